@@ -1,0 +1,168 @@
+import { frameHeaderSize, writeFrameHeader } from './frame-header.js';
+import { defaultMaskKeys, maskInPlace, maskInto, type MaskKeySource } from './mask.js';
+import { isControlOpcode } from './opcode.js';
+
+export type Role = 'client' | 'server';
+
+/** Writes a 4-byte masking key into `target` at `offset`. Tests inject fixed keys. */
+export type MaskKeyWriter = (target: Uint8Array, offset: number) => void;
+
+export interface FrameEncoderOptions {
+  /** `client` masks every frame (RFC 6455 5.1); `server` must not. */
+  role: Role;
+  /** Where masking keys come from; defaults to `crypto.randomFillSync` in bulk. */
+  maskKey?: MaskKeyWriter | MaskKeySource;
+}
+
+/** One frame to encode. */
+export interface FrameSpec {
+  opcode: number;
+  /** Bytes are borrowed and never modified; strings are encoded as UTF-8. */
+  payload: Uint8Array | string;
+  /** Defaults to true. */
+  fin?: boolean;
+  /** RFC 7692: set on the first frame of a compressed message. */
+  rsv1?: boolean;
+}
+
+/** Frames whose header and payload together stay under this are copied into the slab. */
+const SMALL_FRAME_BYTES = 16 * 1024;
+const SLAB_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Encodes frames into buffers ready for one `writev`, batching small frames.
+ *
+ * Small frames are written back to back into a slab, so a burst of small
+ * messages becomes one buffer and one system call. A large borrowed payload
+ * is masked straight into one new `[header | payload]` buffer (client), or
+ * sent as `[header, payload]` with no copy (server). A string is encoded into
+ * memory we own and masked there in place.
+ */
+export class FrameEncoder {
+  readonly role: Role;
+  private readonly masked: boolean;
+  private readonly writeKey: MaskKeyWriter;
+  private slab: Buffer = EMPTY;
+  private slabStart = 0;
+  private slabEnd = 0;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+
+  constructor(options: FrameEncoderOptions) {
+    this.role = options.role;
+    this.masked = options.role === 'client';
+    const source = options.maskKey ?? defaultMaskKeys;
+    this.writeKey = typeof source === 'function' ? source : (t, o) => source.writeKey(t, o);
+  }
+
+  /** Bytes encoded and not yet taken. */
+  get pendingBytes(): number {
+    return this.outBytes + (this.slabEnd - this.slabStart);
+  }
+
+  /** Adds one frame. Control frames must carry at most 125 bytes (RFC 6455 5.5). */
+  add(frame: FrameSpec): void {
+    this.addFrame(frame.opcode, frame.payload, frame.fin ?? true, frame.rsv1 ?? false);
+  }
+
+  addFrame(opcode: number, payload: Uint8Array | string, fin: boolean, rsv1: boolean): void {
+    const isString = typeof payload === 'string';
+    const length = isString ? Buffer.byteLength(payload) : payload.length;
+    if (isControlOpcode(opcode) && (length > 125 || !fin)) {
+      throw new RangeError('control frames carry at most 125 bytes and are never fragmented (RFC 6455 5.5)');
+    }
+    const headerSize = frameHeaderSize(length, this.masked);
+    if (headerSize + length <= SMALL_FRAME_BYTES) {
+      this.reserve(headerSize + length);
+      const slab = this.slab;
+      let at = writeFrameHeader(slab, this.slabEnd, fin, rsv1, opcode, length, this.masked);
+      let key = 0;
+      if (this.masked) {
+        key = at;
+        this.writeKey(slab, at);
+        at += 4;
+      }
+      if (isString) slab.write(payload, at, length, 'utf8');
+      else slab.set(payload, at);
+      if (this.masked) maskSmall(slab, at, at + length, key);
+      this.slabEnd = at + length;
+      return;
+    }
+    // Large: the header goes in the slab, the payload in a buffer of its own.
+    this.reserve(headerSize);
+    let at = writeFrameHeader(this.slab, this.slabEnd, fin, rsv1, opcode, length, this.masked);
+    let key: Buffer | undefined;
+    if (this.masked) {
+      key = this.slab.subarray(at, at + 4);
+      this.writeKey(this.slab, at);
+      at += 4;
+    }
+    this.slabEnd = at;
+    let body: Buffer;
+    if (isString) {
+      body = Buffer.from(payload, 'utf8');
+      if (key) maskInPlace(body, 0, length, key);
+    } else if (key) {
+      body = Buffer.allocUnsafeSlow(length);
+      maskInto(payload, body, 0, key);
+    } else {
+      body = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+    }
+    this.closeSlabSegment();
+    this.out.push(body);
+    this.outBytes += length;
+  }
+
+  /** Takes every buffer encoded so far, in order, for one `writev`. */
+  take(): Buffer[] {
+    this.closeSlabSegment();
+    const out = this.out;
+    this.out = [];
+    this.outBytes = 0;
+    return out;
+  }
+
+  /** Encodes one frame on its own. */
+  encode(frame: FrameSpec): Buffer[] {
+    this.add(frame);
+    return this.take();
+  }
+
+  private reserve(bytes: number): void {
+    if (this.slab.length - this.slabEnd >= bytes) return;
+    this.closeSlabSegment();
+    this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bytes));
+    this.slabStart = 0;
+    this.slabEnd = 0;
+  }
+
+  private closeSlabSegment(): void {
+    if (this.slabEnd === this.slabStart) return;
+    this.out.push(this.slab.subarray(this.slabStart, this.slabEnd));
+    this.outBytes += this.slabEnd - this.slabStart;
+    this.slabStart = this.slabEnd;
+  }
+}
+
+/** Masks bytes that follow their own key in the same buffer (`key` is the key's offset). */
+function maskSmall(buffer: Buffer, start: number, end: number, key: number): void {
+  if (end - start >= 32) {
+    maskInPlace(buffer, start, end, buffer.subarray(key, key + 4));
+    return;
+  }
+  const k0 = buffer[key]!;
+  const k1 = buffer[key + 1]!;
+  const k2 = buffer[key + 2]!;
+  const k3 = buffer[key + 3]!;
+  let i = start;
+  for (; i + 3 < end; i += 4) {
+    buffer[i] ^= k0;
+    buffer[i + 1] ^= k1;
+    buffer[i + 2] ^= k2;
+    buffer[i + 3] ^= k3;
+  }
+  if (i < end) buffer[i++] ^= k0;
+  if (i < end) buffer[i++] ^= k1;
+  if (i < end) buffer[i] ^= k2;
+}

@@ -1,0 +1,309 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { ErrorCode, HandshakeError, UsageError } from './errors.js';
+
+/** RFC 6455 1.3: the GUID concatenated with the key before hashing. */
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** A response head larger than this is refused (no server needs more). */
+export const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
+/** How much of a rejected response's body an error carries. */
+export const BODY_START_CHARS = 512;
+
+/** RFC 7230 3.2.6: token = 1*tchar. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 7230 3.2: field-value is visible characters, spaces and tabs; no CR, LF or NUL. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Headers the handshake owns; a user value would break it silently. */
+const RESERVED_HEADERS = new Set([
+  'connection',
+  'upgrade',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-accept',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+  'content-length',
+  'transfer-encoding',
+]);
+
+export interface HandshakeRequestOptions {
+  /** The Host header value: host, with `:port` when not the scheme's default. */
+  host: string;
+  /** The request target: path and query, starting with `/`. */
+  path: string;
+  /** Extra headers (a Cookie, an Authorization, ...). */
+  headers?: Record<string, string | string[]> | undefined;
+  /** Subprotocols to offer, in order of preference. */
+  protocols?: readonly string[] | undefined;
+  origin?: string | undefined;
+  /** The Sec-WebSocket-Extensions offer, already formatted. */
+  extensions?: string | undefined;
+  /** The Sec-WebSocket-Key, base64 of 16 bytes; fresh random bytes when omitted. */
+  key?: string | undefined;
+}
+
+/** A handshake request ready to write, and what verifying the answer needs. */
+export interface HandshakeRequest {
+  /** The request head, as latin1 bytes. */
+  bytes: Buffer;
+  key: string;
+  protocols: readonly string[];
+}
+
+/** The server's response to the opening handshake. */
+export interface HandshakeResponse {
+  status: number;
+  statusText: string;
+  /** HTTP version, e.g. `1.1`. */
+  httpVersion: string;
+  /** Lower-case names; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  /** Names and values in the order received, with the case the server used. */
+  rawHeaders: string[];
+  /** The subprotocol the server selected, if any. */
+  protocol: string | undefined;
+  /** The Sec-WebSocket-Extensions header, if any. */
+  extensions: string | undefined;
+}
+
+/** A fresh Sec-WebSocket-Key: base64 of 16 random bytes (RFC 6455 4.1, item 7). */
+export function generateKey(): string {
+  return randomBytes(16).toString('base64');
+}
+
+/** The Sec-WebSocket-Accept a server must answer to `key` (RFC 6455 4.2.2). */
+export function acceptValue(key: string): string {
+  return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+}
+
+/**
+ * Checks extra handshake headers; throws a `UsageError` on a name that is not
+ * a token, a value with CR, LF or NUL (header injection), or a header the
+ * handshake itself owns.
+ */
+export function validateHeaders(headers: Record<string, string | string[]> | undefined): void {
+  if (headers === undefined) return;
+  for (const [name, value] of Object.entries(headers)) {
+    if (!TOKEN.test(name)) {
+      throw new UsageError(ErrorCode.InvalidHeader, `header name ${JSON.stringify(name)} is not a valid HTTP token`);
+    }
+    if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      throw new UsageError(ErrorCode.InvalidHeader, `header ${name} is set by the WebSocket handshake and cannot be overridden`);
+    }
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v !== 'string' || !FIELD_VALUE.test(v)) {
+        // The value itself may be a credential: never echo it.
+        throw new UsageError(ErrorCode.InvalidHeader, `header ${name} has a value with CR, LF, NUL or another control character`);
+      }
+    }
+  }
+}
+
+/** Builds the client's opening handshake (RFC 6455 4.1). */
+export function createHandshakeRequest(options: HandshakeRequestOptions): HandshakeRequest {
+  validateHeaders(options.headers);
+  const protocols = options.protocols ?? [];
+  const seen = new Set<string>();
+  for (const p of protocols) {
+    if (!TOKEN.test(p) || seen.has(p)) {
+      throw new UsageError(ErrorCode.InvalidOption, `subprotocol ${JSON.stringify(p)} is not a valid, unique token`);
+    }
+    seen.add(p);
+  }
+  if (!/^\/[\x21-\x7e]*$/.test(options.path)) {
+    throw new UsageError(ErrorCode.InvalidUrl, 'request path must start with / and contain no spaces or control characters');
+  }
+  if (options.origin !== undefined && !FIELD_VALUE.test(options.origin)) {
+    throw new UsageError(ErrorCode.InvalidHeader, 'origin has a control character');
+  }
+  const key = options.key ?? generateKey();
+  const user = options.headers ?? {};
+  const userNames = new Set(Object.keys(user).map((n) => n.toLowerCase()));
+  const lines = [`GET ${options.path} HTTP/1.1`];
+  if (!userNames.has('host')) lines.push(`Host: ${options.host}`);
+  lines.push('Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13');
+  if (options.origin !== undefined && !userNames.has('origin')) lines.push(`Origin: ${options.origin}`);
+  if (protocols.length > 0) lines.push(`Sec-WebSocket-Protocol: ${protocols.join(', ')}`);
+  if (options.extensions) lines.push(`Sec-WebSocket-Extensions: ${options.extensions}`);
+  for (const [name, value] of Object.entries(user)) {
+    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
+  }
+  return { bytes: Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), key, protocols };
+}
+
+/** The result of feeding bytes to a `HandshakeResponseParser`. */
+export interface ParsedHead {
+  response: HandshakeResponse;
+  /** Bytes after the response head: the first WebSocket frames (or the body of a refusal). */
+  leftover: Buffer;
+}
+
+/**
+ * An incremental parser of the server's response head. Feed it chunks until
+ * it returns the response; bytes that came after the head are returned as
+ * `leftover` so no frame sent in the same read is lost.
+ */
+export class HandshakeResponseParser {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  /** Where to resume the search for CRLFCRLF. */
+  private searchFrom = 0;
+
+  push(chunk: Buffer): ParsedHead | undefined {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    const buffered = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.bytes);
+    this.chunks = [buffered];
+    const end = buffered.indexOf('\r\n\r\n', Math.max(0, this.searchFrom - 3), 'latin1');
+    if (end === -1) {
+      if (this.bytes > MAX_RESPONSE_HEAD_BYTES) {
+        throw new HandshakeError(ErrorCode.HandshakeTooLarge, `response head exceeds ${MAX_RESPONSE_HEAD_BYTES} bytes`);
+      }
+      this.searchFrom = buffered.length;
+      return undefined;
+    }
+    if (end + 4 > MAX_RESPONSE_HEAD_BYTES) {
+      throw new HandshakeError(ErrorCode.HandshakeTooLarge, `response head exceeds ${MAX_RESPONSE_HEAD_BYTES} bytes`);
+    }
+    const response = parseHead(buffered.toString('latin1', 0, end));
+    return { response, leftover: buffered.subarray(end + 4) };
+  }
+}
+
+function parseHead(head: string): HandshakeResponse {
+  const lines = head.split('\r\n');
+  const statusLine = lines[0] ?? '';
+  const match = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(statusLine);
+  if (!match) {
+    throw new HandshakeError(ErrorCode.HandshakeMalformed, 'response does not start with an HTTP/1.1 status line', {
+      bodyStart: head.slice(0, BODY_START_CHARS),
+    });
+  }
+  const headers: Record<string, string> = {};
+  const rawHeaders: string[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon) : '';
+    if (!TOKEN.test(name)) {
+      throw new HandshakeError(ErrorCode.HandshakeMalformed, 'malformed header line in the response', {
+        status: Number(match[2]),
+      });
+    }
+    const value = line.slice(colon + 1).trim();
+    rawHeaders.push(name, value);
+    const lower = name.toLowerCase();
+    headers[lower] = lower in headers ? `${headers[lower]}, ${value}` : value;
+  }
+  return {
+    status: Number(match[2]),
+    statusText: match[3] ?? '',
+    httpVersion: match[1]!,
+    headers,
+    rawHeaders,
+    protocol: headers['sec-websocket-protocol'],
+    extensions: headers['sec-websocket-extensions'],
+  };
+}
+
+/** One extension in a Sec-WebSocket-Extensions header (RFC 6455 9.1). */
+export interface ExtensionOffer {
+  name: string;
+  /** Parameter values; `true` for a parameter with no value. */
+  params: Record<string, string | true>;
+  /** Parameter names in order, repeats included (a repeat is an error for most extensions). */
+  paramNames: string[];
+}
+
+/** Parses a Sec-WebSocket-Extensions value; throws on a malformed one. */
+export function parseExtensions(value: string): ExtensionOffer[] {
+  const result: ExtensionOffer[] = [];
+  for (const item of value.split(',')) {
+    const parts = item.split(';').map((p) => p.trim());
+    const name = parts[0]!;
+    if (!TOKEN.test(name)) throw new SyntaxError(`invalid extension name ${JSON.stringify(name)}`);
+    const params: Record<string, string | true> = {};
+    const paramNames: string[] = [];
+    for (const part of parts.slice(1)) {
+      const eq = part.indexOf('=');
+      const key = (eq === -1 ? part : part.slice(0, eq)).trim();
+      if (!TOKEN.test(key)) throw new SyntaxError(`invalid extension parameter ${JSON.stringify(key)}`);
+      let val: string | true = true;
+      if (eq !== -1) {
+        val = part.slice(eq + 1).trim();
+        if (val.length >= 2 && val.startsWith('"') && val.endsWith('"')) val = val.slice(1, -1);
+        if (!TOKEN.test(val)) throw new SyntaxError(`invalid value for extension parameter ${key}`);
+      }
+      paramNames.push(key);
+      params[key] = val;
+    }
+    result.push({ name, params, paramNames });
+  }
+  return result;
+}
+
+/** Something that accepts (or refuses, by throwing) the server's answer to an extension it offered. */
+export interface ExtensionNegotiator {
+  /** The extension's name, as offered. */
+  readonly name: string;
+  /** Validates the server's parameters; throws an Error with a reason to refuse them. */
+  accept(response: ExtensionOffer): void;
+}
+
+export interface VerifyOptions {
+  key: string;
+  protocols: readonly string[];
+  extensions?: readonly ExtensionNegotiator[];
+}
+
+/**
+ * Verifies the server's response (RFC 6455 4.1, "the client MUST validate the
+ * server's response as follows"). Throws a `HandshakeError` that carries the
+ * status and headers. The body start is added by the caller, which owns the
+ * socket the body is on.
+ */
+export function verifyHandshakeResponse(response: HandshakeResponse, options: VerifyOptions, bodyStart?: string): void {
+  const details = { status: response.status, headers: response.headers, bodyStart };
+  const fail = (code: ErrorCode, message: string, cause?: unknown): never => {
+    throw new HandshakeError(code, message, { ...details, cause });
+  };
+  if (response.status !== 101) {
+    fail(ErrorCode.HandshakeStatus, `server answered ${response.status} ${response.statusText}`.trimEnd() + ', not 101');
+  }
+  const upgrade = response.headers['upgrade'];
+  if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+    fail(ErrorCode.HandshakeUpgrade, 'response has no "Upgrade: websocket" header');
+  }
+  const connection = response.headers['connection'];
+  if (connection === undefined || !connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade')) {
+    fail(ErrorCode.HandshakeConnection, 'response has no Connection header with the "upgrade" token');
+  }
+  const accept = response.headers['sec-websocket-accept'];
+  if (accept === undefined) fail(ErrorCode.HandshakeAccept, 'response has no Sec-WebSocket-Accept header');
+  if (accept !== acceptValue(options.key)) fail(ErrorCode.HandshakeAccept, 'Sec-WebSocket-Accept does not match the key sent');
+  const protocol = response.headers['sec-websocket-protocol'];
+  if (protocol !== undefined && !options.protocols.includes(protocol)) {
+    fail(ErrorCode.HandshakeProtocol, `server selected subprotocol ${JSON.stringify(protocol)}, which was not offered`);
+  }
+  const extensions = response.headers['sec-websocket-extensions'];
+  if (extensions !== undefined) {
+    let parsed: ExtensionOffer[] = [];
+    try {
+      parsed = parseExtensions(extensions);
+    } catch (error) {
+      fail(ErrorCode.HandshakeExtension, 'malformed Sec-WebSocket-Extensions header', error);
+    }
+    const seen = new Set<string>();
+    for (const ext of parsed) {
+      const negotiator = options.extensions?.find((n) => n.name === ext.name);
+      // RFC 6455 4.1: an extension "not present in the client's handshake" fails the connection.
+      if (negotiator === undefined) fail(ErrorCode.HandshakeExtension, `server accepted extension ${ext.name}, which was not offered`);
+      if (seen.has(ext.name)) fail(ErrorCode.HandshakeExtension, `server accepted extension ${ext.name} twice`);
+      seen.add(ext.name);
+      try {
+        negotiator!.accept(ext);
+      } catch (error) {
+        fail(ErrorCode.HandshakeExtension, `server's ${ext.name} parameters refused: ${(error as Error).message}`, error);
+      }
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { FrameEncoder, type FrameEncoderOptions, type FrameSpec } from '../protocol/frame-encoder.js';
+
+/** Default high-water mark of the encoded bytes waiting to be read: 1 MiB. */
+const DEFAULT_HIGH_WATER_MARK_BYTES = 1024 * 1024;
+
+export interface FrameEncoderStreamOptions extends FrameEncoderOptions {
+  /** Encoded bytes buffered before `enqueue()` reports backpressure. Default 1 MiB. */
+  highWaterMarkBytes?: number;
+}
+
+/**
+ * `FrameSpec` objects to bytes, masking for the client role.
+ *
+ * Frames written within one event-loop turn leave as one buffer when they
+ * are small (one `write` to the socket, one system call). Besides the
+ * Writable side, `enqueue()` adds a frame without a stream write per frame:
+ * the fast path the client uses for `send()`. Both paths feed one encoder, in
+ * call order, so control frames never land inside another frame.
+ */
+export class FrameEncoderStream extends Transform {
+  readonly encoder: FrameEncoder;
+  private readonly highWaterMarkBytes: number;
+  private flushScheduled = false;
+
+  constructor(options: FrameEncoderStreamOptions) {
+    super({ writableObjectMode: true, readableHighWaterMark: options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES });
+    this.encoder = new FrameEncoder(options);
+    this.highWaterMarkBytes = options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES;
+  }
+
+  /** Encoded bytes not yet taken by the reader. */
+  get bufferedBytes(): number {
+    return this.readableLength + this.encoder.pendingBytes;
+  }
+
+  /**
+   * Adds a frame to the current batch; the batch is pushed at the end of this
+   * turn of the event loop. Returns false when the buffered bytes are above
+   * the high-water mark: wait for `'drain'` on the destination.
+   */
+  enqueue(frame: FrameSpec): boolean {
+    this.encoder.add(frame);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flushBatch());
+    }
+    return this.bufferedBytes < this.highWaterMarkBytes;
+  }
+
+  /** Pushes what is batched now, without waiting for the end of the turn. */
+  flushBatch(): void {
+    this.flushScheduled = false;
+    if (this.destroyed || this.writableFinished) return;
+    for (const buffer of this.encoder.take()) this.push(buffer);
+  }
+
+  override _transform(frame: FrameSpec, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.encoder.add(frame);
+    } catch (error) {
+      return callback(error as Error);
+    }
+    this.flushBatch();
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.flushBatch();
+    callback();
+  }
+}
