@@ -476,10 +476,13 @@ export class WebSocketClient extends EventEmitter {
     if (!ok && !s.bufferFull) {
       s.bufferFull = true;
       this.emitEvent('bufferFull', () => this.onBufferFull?.(this));
+      // The batch may be flushed without the socket ever needing a drain: look again then.
+      setImmediate(() => this.drained(s));
     }
     return ok;
   }
 
+  /** Emits 'drain' once the buffered bytes are back under the mark; the socket's 'drain' calls it again. */
   private drained(s: Session): void {
     if (!s.bufferFull || s.ended) return;
     if (this.bufferedAmount >= this.options.highWaterMarkBytes) return;
