@@ -65,12 +65,16 @@ export class ConnectResponseReader {
 }
 
 /**
- * The error code for a refused CONNECT: 407 asks for (other) credentials;
- * 502, 503 and 504 are what gateways answer when the next hop cannot be
- * reached (RFC 9110 15.6.3-15.6.5); anything else is the proxy's own refusal.
+ * The error code for a refused CONNECT: 407 asks for (other) credentials, and
+ * so does 401, which some proxies (tinyproxy) send when the credentials given
+ * are wrong; no origin server can answer before the tunnel exists, so a 401
+ * here can only be the proxy's. 502, 503 and 504 are what gateways answer
+ * when the next hop cannot be reached (RFC 9110 15.6.3-15.6.5); anything else
+ * is the proxy's own refusal.
  */
 export function connectStatusErrorCode(status: number): ErrorCode {
   switch (status) {
+    case 401:
     case 407:
       return ErrorCode.ProxyAuthFailed;
     case 502:
