@@ -24,8 +24,8 @@ export function isUnixSocketUrl(url: string | URL): boolean {
 /**
  * Splits a `ws+unix:` or `wss+unix:` URL into the socket path and the request
  * path (default '/'). Throws a `UsageError` (`WSP_ERR_INVALID_URL`) for another
- * scheme, a host part (`ws+unix://host/...`), or an empty socket path. A
- * fragment is ignored, as it is for `ws:` URLs.
+ * scheme, a host part (`ws+unix://host/...`), a `#fragment` (refused for
+ * `ws:` URLs too), or an empty socket path.
  */
 export function parseUnixSocketUrl(url: string | URL): UnixSocketTarget {
   let parsed: URL;
@@ -44,6 +44,9 @@ export function parseUnixSocketUrl(url: string | URL): UnixSocketTarget {
       `a ${scheme} URL has no host: write ${scheme}///path/to/socket:/request/path (three slashes)`,
     );
   }
+  // RFC 6455 3, as for ws: URLs: "Fragment identifiers are meaningless in the
+  // context of WebSocket URIs and MUST NOT be used on these URIs."
+  if (parsed.hash !== '') throw new UsageError(ErrorCode.InvalidUrl, `a ${scheme} URL cannot have a #fragment`);
   if (parsed.username !== '' || parsed.password !== '') {
     throw new UsageError(ErrorCode.InvalidUrl, `a ${scheme} URL cannot carry credentials`);
   }
