@@ -94,10 +94,13 @@ export function deflateFrame(deflater: MessageDeflater, frame: OutgoingFrame): P
 export function sampleText(bytes: number, seed = 1): string {
   let x = seed;
   const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa', 'lambda', 'mu', 'ünï', 'код', '字'];
-  let s = '';
-  while (Buffer.byteLength(s) < bytes) {
+  const parts: string[] = [];
+  let length = 0;
+  while (length < bytes) {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
-    s += words[x % words.length] + (x % 7 === 0 ? '\n' : ' ');
+    const part = words[x % words.length] + (x % 7 === 0 ? '\n' : ' ');
+    parts.push(part);
+    length += Buffer.byteLength(part);
   }
-  return s;
+  return parts.join('');
 }
