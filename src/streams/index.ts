@@ -4,3 +4,13 @@ export { FrameDecoderStream, type FrameDecoderStreamOptions } from './frame-deco
 export { MessageStream, type MessageEvent } from './message-stream.js';
 export { FrameEncoderStream, type FrameEncoderStreamOptions } from './frame-encoder-stream.js';
 export { PingInjector, type PingInjectorOptions } from './ping-injector.js';
+export { PerMessageInflateStream, type PerMessageInflateStreamOptions } from './permessage-inflate-stream.js';
+export {
+  MessageDeflater,
+  PerMessageDeflateStream,
+  type MessageDeflaterOptions,
+  type OutgoingFrame,
+  type DeflateCallback,
+  type FrameCallback,
+} from './permessage-deflate-stream.js';
+export { ZlibLimiter, sharedZlibLimiter, type ReleaseSlot } from './zlib-limiter.js';
