@@ -59,6 +59,7 @@ export {
   DEFAULT_MAX_CONCURRENT_ZLIB,
   INFLATE_WINDOW_BITS,
   type PerMessageDeflateOptions,
+  type ResolvedDeflateOptions,
   type NegotiatedDeflate,
   type WindowBits,
 } from './permessage-deflate.js';

@@ -68,14 +68,19 @@ function isWindowBits(value: unknown): value is WindowBits {
   return Number.isInteger(value) && (value as number) >= 8 && (value as number) <= 15;
 }
 
+/** The options with their defaults filled in. */
+export interface ResolvedDeflateOptions extends PerMessageDeflateOptions {
+  clientMaxWindowBits: WindowBits | boolean;
+  clientNoContextTakeover: boolean;
+  serverNoContextTakeover: boolean;
+  thresholdBytes: number;
+}
+
 /**
  * Checks the options a user passed; throws a `UsageError` naming the first
  * bad one. Returns the options with their defaults filled in.
  */
-export function normalizeDeflateOptions(options: PerMessageDeflateOptions = {}): Required<
-  Pick<PerMessageDeflateOptions, 'clientNoContextTakeover' | 'serverNoContextTakeover' | 'thresholdBytes'>
-> &
-  PerMessageDeflateOptions {
+export function normalizeDeflateOptions(options: PerMessageDeflateOptions = {}): ResolvedDeflateOptions {
   const bad = (name: string, expected: string): never => {
     throw new UsageError(ErrorCode.InvalidOption, `perMessageDeflate.${name} must be ${expected}`);
   };
@@ -136,10 +141,11 @@ function parseWindowBits(name: string, value: string | true): WindowBits {
  * `verifyHandshakeResponse` with the offer from `buildOffer` of the same
  * options; once the handshake is verified, `negotiated` says how both sides
  * compress. `accepted` stays false when the server declined the extension.
+ * Use a new one for each connection attempt.
  */
 export class PerMessageDeflateNegotiator implements ExtensionNegotiator {
   readonly name = PERMESSAGE_DEFLATE;
-  readonly options: ReturnType<typeof normalizeDeflateOptions>;
+  readonly options: ResolvedDeflateOptions;
   private result: NegotiatedDeflate | undefined;
 
   constructor(options: PerMessageDeflateOptions = {}) {

@@ -13,4 +13,4 @@ export {
   type DeflateCallback,
   type FrameCallback,
 } from './permessage-deflate-stream.js';
-export { ZlibLimiter, sharedZlibLimiter, type ReleaseSlot } from './zlib-limiter.js';
+export { ZlibLimiter, sharedZlibLimiter, zlibLimiterFor, type ReleaseSlot } from './zlib-limiter.js';

@@ -65,8 +65,15 @@ export class ZlibLimiter {
   }
 }
 
-/**
- * The limiter every permessage-deflate stage shares unless given another.
- * `maxConcurrentZlib` in the options sets its limit.
- */
+/** The limiter every permessage-deflate stage shares unless given another. */
 export const sharedZlibLimiter = new ZlibLimiter();
+
+/**
+ * The process-wide limiter, after applying `maxConcurrentZlib` when the
+ * options have one. The limit is process-wide: the last value given applies
+ * to every connection.
+ */
+export function zlibLimiterFor(options: { maxConcurrentZlib?: number | undefined }): ZlibLimiter {
+  if (options.maxConcurrentZlib !== undefined) sharedZlibLimiter.setConcurrency(options.maxConcurrentZlib);
+  return sharedZlibLimiter;
+}

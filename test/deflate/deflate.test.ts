@@ -5,7 +5,7 @@ import { Opcode } from '../../src/protocol/opcode.js';
 import type { FrameSpec } from '../../src/protocol/frame-encoder.js';
 import type { WindowBits } from '../../src/protocol/permessage-deflate.js';
 import { MessageDeflater, PerMessageDeflateStream } from '../../src/streams/permessage-deflate-stream.js';
-import { ZlibLimiter } from '../../src/streams/zlib-limiter.js';
+import { sharedZlibLimiter, ZlibLimiter, zlibLimiterFor } from '../../src/streams/zlib-limiter.js';
 import { decodeAndInflate, deflateFrame, flatten, NEGOTIATED_DEFAULT, sampleText, serverFrames } from './helpers.js';
 
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -228,6 +228,14 @@ describe('ZlibLimiter', () => {
     limiter.setConcurrency(4);
     expect(started).toEqual([0, 1, 2, 3, 4]);
     expect(() => limiter.setConcurrency(0)).toThrow(RangeError);
+  });
+
+  it('zlibLimiterFor applies maxConcurrentZlib to the shared limiter', () => {
+    const before = sharedZlibLimiter.concurrency;
+    expect(zlibLimiterFor({})).toBe(sharedZlibLimiter);
+    expect(sharedZlibLimiter.concurrency).toBe(before);
+    expect(zlibLimiterFor({ maxConcurrentZlib: 3 }).concurrency).toBe(3);
+    sharedZlibLimiter.setConcurrency(before);
   });
 
   it('many deflaters sharing a limit of one all finish, each in order', async () => {
