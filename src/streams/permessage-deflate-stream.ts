@@ -45,6 +45,8 @@ interface Task {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The queue entry of `flush()`: it carries no frame, only a place in the order. */
+const BARRIER: OutgoingFrame = { opcode: -1, payload: EMPTY };
 
 /**
  * The sending half of permessage-deflate (RFC 7692 7.2.1): whole messages in,
@@ -112,6 +114,16 @@ export class MessageDeflater {
     this.frame({ opcode: Opcode.Binary, payload, compress: true }, (error, frame) =>
       callback(error, error ? EMPTY : (frame.payload as Buffer)),
     );
+  }
+
+  /**
+   * Calls back once every frame given before has been handed out: before
+   * ending the encoder, say. Synchronously when nothing is waiting.
+   */
+  flush(callback: (error: Error | undefined) => void): void {
+    if (this.queue.length === 0 && !this.closed) return callback(undefined);
+    this.queue.push({ frame: BARRIER, compress: false, bytes: 0, callback: (error) => callback(error) });
+    this.pump();
   }
 
   /** Frees the zlib context; waiting callbacks get an error. */

@@ -76,6 +76,20 @@ describe('MessageDeflater', () => {
     deflater.close();
   });
 
+  it('flush() calls back after everything given before it', async () => {
+    const deflater = new MessageDeflater({ negotiated: NEGOTIATED_DEFAULT });
+    const order: string[] = [];
+    deflater.flush(() => order.push('idle flush'));
+    expect(order).toEqual(['idle flush']);
+    deflater.frame({ opcode: Opcode.Text, payload: sampleText(50_000) }, () => order.push('big'));
+    deflater.flush(() => order.push('flush'));
+    deflater.frame({ opcode: Opcode.Text, payload: 'x' }, () => order.push('small'));
+    await new Promise<void>((resolve) => deflater.flush(() => resolve()));
+    expect(order).toEqual(['idle flush', 'big', 'flush', 'small']);
+    expect(deflater.pendingCount).toBe(0);
+    deflater.close();
+  });
+
   it('deflate() gives the compressed bytes', async () => {
     const deflater = new MessageDeflater({ negotiated: NEGOTIATED_DEFAULT });
     const compressed = await new Promise<Buffer>((resolve, reject) =>
