@@ -1,26 +1,9 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import * as zlib from 'node:zlib';
-import { CloseCode } from '../protocol/close-codes.js';
-import { ErrorCode, ProtocolError } from '../protocol/errors.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, type DecoderEvent } from '../protocol/frame-decoder.js';
-import { Opcode } from '../protocol/opcode.js';
-import { DEFLATE_TRAILER, INFLATE_WINDOW_BITS, type NegotiatedDeflate } from '../protocol/permessage-deflate.js';
-import { Utf8Validator } from '../protocol/utf8-validator.js';
-import { ZlibContext } from './zlib-context.js';
-import { sharedZlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
+import type { ProtocolError } from '../protocol/errors.js';
+import type { DecoderEvent } from '../protocol/frame-decoder.js';
+import { MessageInflater, type MessageInflaterOptions } from './message-inflater.js';
 
-export interface PerMessageInflateStreamOptions {
-  /** What the handshake agreed (`PerMessageDeflateNegotiator.negotiated`). */
-  negotiated: NegotiatedDeflate;
-  /** An inflated message larger than this fails with 1009. Default 64 MiB. */
-  maxMessageBytes?: number;
-  /** Validate the UTF-8 of inflated text messages. Default true. */
-  validateUtf8?: boolean;
-  /** Where zlib slots come from; the process-wide limiter by default. */
-  limiter?: ZlibLimiter;
-}
-
-type DataEvent = Extract<DecoderEvent, { type: 'data' }>;
+export type PerMessageInflateStreamOptions = MessageInflaterOptions;
 
 /**
  * Inflates compressed messages (RFC 7692) between a `FrameDecoderStream` and
@@ -40,23 +23,14 @@ type DataEvent = Extract<DecoderEvent, { type: 'data' }>;
  * the stream ends and ignores its input.
  */
 export class PerMessageInflateStream extends Transform {
-  readonly maxMessageBytes: number;
-  private readonly resetAfterMessage: boolean;
-  private readonly validateUtf8: boolean;
-  private readonly context: ZlibContext;
-  private readonly utf8 = new Utf8Validator();
+  readonly inflater: MessageInflater;
   /** The compressed pieces of the message being received. */
   private pieces: Buffer[] = [];
   private ended = false;
 
   constructor(options: PerMessageInflateStreamOptions) {
     super({ objectMode: true, highWaterMark: 16 });
-    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    // RFC 7692 7.1.1.1: with server_no_context_takeover, each message starts from an empty window.
-    this.resetAfterMessage = options.negotiated.serverNoContextTakeover;
-    this.validateUtf8 = options.validateUtf8 ?? true;
-    const limiter = options.limiter ?? sharedZlibLimiter;
-    this.context = new ZlibContext(() => zlib.createInflateRaw({ windowBits: INFLATE_WINDOW_BITS }), limiter);
+    this.inflater = new MessageInflater(options);
   }
 
   override _transform(input: DecoderEvent | DecoderEvent[], _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -78,70 +52,40 @@ export class PerMessageInflateStream extends Transform {
       if (!event.messageEnd) continue;
       const pieces = this.pieces;
       this.pieces = [];
-      this.inflate(event, pieces, (result) => {
-        if (this.destroyed) return callback();
-        out.push(result);
-        if (result.type === 'error') {
-          this.emitEvents(out, batch);
-          this.stop();
-          return callback();
+      const opcode = event.opcode;
+      // An empty message is answered synchronously: carry on in this loop
+      // rather than recursing, or a flood of them would exhaust the stack.
+      let sync: { error: ProtocolError | undefined; payload: Buffer } | undefined;
+      let waiting = false;
+      this.inflater.inflate(opcode, pieces, (error, payload) => {
+        if (!waiting) {
+          sync = { error, payload };
+          return;
         }
-        this.handle(events, i + 1, out, batch, callback);
+        if (this.destroyed) return callback();
+        if (this.settle(out, opcode, error, payload, batch)) this.handle(events, i + 1, out, batch, callback);
+        else callback();
       });
-      return;
+      if (sync === undefined) {
+        waiting = true;
+        return;
+      }
+      if (!this.settle(out, opcode, sync.error, sync.payload, batch)) return callback();
     }
     this.emitEvents(out, batch);
     callback();
   }
 
-  private inflate(last: DataEvent, pieces: Buffer[], done: (event: DecoderEvent) => void): void {
-    const opcode = last.opcode;
-    if (pieces.length === 0) {
-      // An empty compressed payload carries no deflate block at all; it can
-      // only mean an empty message, and zlib would wait for more input.
-      return done(this.message(opcode, Buffer.alloc(0)));
+  /** Adds an inflate's outcome to `out`; false (and the stream ended) on an error. */
+  private settle(out: DecoderEvent[], opcode: number, error: ProtocolError | undefined, payload: Buffer, batch: boolean): boolean {
+    if (error) {
+      out.push({ type: 'error', error });
+      this.emitEvents(out, batch);
+      this.stop();
+      return false;
     }
-    pieces.push(DEFLATE_TRAILER);
-    const checkUtf8 = this.validateUtf8 && opcode === Opcode.Text;
-    let inflatedBytes = 0;
-    this.context.run(
-      pieces,
-      (chunk) => {
-        // Checked on each chunk as zlib produces it: a bomb stops at the limit.
-        inflatedBytes += chunk.length;
-        if (inflatedBytes > this.maxMessageBytes) {
-          return new ProtocolError(
-            ErrorCode.MessageTooBig,
-            `inflated message exceeds maxMessageBytes (${this.maxMessageBytes})`,
-            CloseCode.MessageTooBig,
-          );
-        }
-        if (checkUtf8 && !this.utf8.write(chunk)) return invalidUtf8();
-        return undefined;
-      },
-      (error, chunks, bytes) => {
-        if (error) {
-          this.utf8.reset();
-          if (error instanceof ProtocolError) return done({ type: 'error', error });
-          return done({
-            type: 'error',
-            error: new ProtocolError(
-              ErrorCode.InvalidCompressedData,
-              `compressed message cannot be inflated: ${error.message}`,
-              CloseCode.InvalidPayloadData,
-            ),
-          });
-        }
-        if (checkUtf8 && !this.utf8.end()) return done({ type: 'error', error: invalidUtf8() });
-        if (this.resetAfterMessage) this.context.reset();
-        const payload = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
-        done(this.message(opcode, payload));
-      },
-    );
-  }
-
-  private message(opcode: number, payload: Buffer): DecoderEvent {
-    return { type: 'data', opcode, payload, messageStart: true, messageEnd: true, frameEnd: true, compressed: false };
+    out.push({ type: 'data', opcode, payload, messageStart: true, messageEnd: true, frameEnd: true, compressed: false });
+    return true;
   }
 
   private emitEvents(out: DecoderEvent[], batch: boolean): void {
@@ -154,22 +98,18 @@ export class PerMessageInflateStream extends Transform {
   private stop(): void {
     this.ended = true;
     this.pieces = [];
-    this.context.close();
+    this.inflater.close();
     this.push(null);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.context.close();
+    this.inflater.close();
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.pieces = [];
-    this.context.close();
+    this.inflater.close();
     callback(error);
   }
-}
-
-function invalidUtf8(): ProtocolError {
-  return new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData);
 }

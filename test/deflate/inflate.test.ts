@@ -139,6 +139,17 @@ describe('PerMessageInflateStream', () => {
     expect(exact.map((e) => e.type)).toEqual(['data', 'data']);
   });
 
+  it('a flood of empty compressed messages in one read does not exhaust the stack', async () => {
+    const count = 100_000;
+    const bytes = Buffer.alloc(count * 2);
+    for (let i = 0; i < count; i++) bytes[i * 2] = 0xc2; // FIN | RSV1 | binary, length 0
+    for (const batch of [true, false]) {
+      const events = flatten(await decodeAndInflate([bytes], { batch }));
+      expect(events.length).toBe(count);
+      expect(events.every((e) => e.type === 'data' && e.payload.length === 0 && !e.compressed)).toBe(true);
+    }
+  });
+
   it('keeps batches as arrays, in order, one array per input array', async () => {
     const frames = serverFrames([
       { opcode: Opcode.Text, payload: 'plain' },
