@@ -22,6 +22,12 @@ export interface MessageDeflaterOptions {
   memLevel?: number;
   /** Where zlib slots come from; the process-wide limiter by default. */
   limiter?: ZlibLimiter;
+  /**
+   * Copy a Buffer payload that cannot be handled at once (it is compressed,
+   * or waits behind one that is), so the caller may reuse it as soon as
+   * `frame()` returns. Default false: payloads are borrowed until the callback.
+   */
+  copyPayloads?: boolean;
 }
 
 /** A frame to send, with a per-message say on compression. */
@@ -59,11 +65,13 @@ const BARRIER: OutgoingFrame = { opcode: -1, payload: EMPTY };
  * a close frame never overtakes the message sent before it. A callback runs
  * synchronously when nothing is waiting and no compression is needed.
  *
- * Payloads are borrowed: do not change them until the callback has run.
+ * Payloads are borrowed: do not change them until the callback has run
+ * (or set `copyPayloads`).
  */
 export class MessageDeflater {
   readonly thresholdBytes: number;
   private readonly resetAfterMessage: boolean;
+  private readonly copyPayloads: boolean;
   private readonly context: ZlibContext;
   private readonly queue: Task[] = [];
   private queuedBytes = 0;
@@ -75,6 +83,7 @@ export class MessageDeflater {
     this.thresholdBytes = options.thresholdBytes ?? DEFAULT_DEFLATE_THRESHOLD_BYTES;
     // RFC 7692 7.1.1.2: with client_no_context_takeover, each message starts from an empty window.
     this.resetAfterMessage = n.clientNoContextTakeover;
+    this.copyPayloads = options.copyPayloads ?? false;
     const zlibOptions: zlib.ZlibOptions = { windowBits: deflateWindowBits(n.clientMaxWindowBits) };
     if (options.level !== undefined) zlibOptions.level = options.level;
     if (options.memLevel !== undefined) zlibOptions.memLevel = options.memLevel;
@@ -104,6 +113,7 @@ export class MessageDeflater {
       callback(undefined, plain(frame));
       return;
     }
+    if (this.copyPayloads && typeof frame.payload !== 'string') frame = { ...frame, payload: Buffer.from(frame.payload) };
     this.queue.push({ frame, compress, bytes, callback });
     this.queuedBytes += bytes;
     this.pump();

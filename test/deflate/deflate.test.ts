@@ -90,6 +90,22 @@ describe('MessageDeflater', () => {
     deflater.close();
   });
 
+  it('copyPayloads: the caller may reuse its buffer as soon as frame() returns', async () => {
+    const deflater = new MessageDeflater({ negotiated: NEGOTIATED_DEFAULT, copyPayloads: true });
+    const original = Buffer.from(sampleText(100_000, 9));
+    const reused = Buffer.from(original);
+    const pending = [deflateFrame(deflater, { opcode: Opcode.Binary, payload: reused })];
+    reused.fill(0);
+    // Also a small one queued behind it.
+    const small = Buffer.from('small');
+    pending.push(deflateFrame(deflater, { opcode: Opcode.Binary, payload: small }));
+    small.fill(0x21);
+    const [big, tiny] = await Promise.all(pending);
+    expect(inflateOne(big!.payload as Buffer).equals(original)).toBe(true);
+    expect(Buffer.from(tiny!.payload as Buffer).toString()).toBe('small');
+    deflater.close();
+  });
+
   it('deflate() gives the compressed bytes', async () => {
     const deflater = new MessageDeflater({ negotiated: NEGOTIATED_DEFAULT });
     const compressed = await new Promise<Buffer>((resolve, reject) =>
