@@ -3,19 +3,25 @@
 Uses Debian's python3-websockets (run it with /usr/bin/python3) with its
 default compression='deflate'. Listens on 127.0.0.1, prints the port on the
 first line of stdout, echoes every message with the type it came with, and
-exits by itself after --lifetime seconds (default 30).
+exits by itself after --lifetime seconds (default 30). On the path /log it
+also prints "recv <bytes> <sha256>" for each message it receives.
 """
 
 import argparse
 import asyncio
+import hashlib
 import sys
 
 import websockets
 
 
 async def echo(ws, _path=None):
+    log = ws.path == "/log"
     try:
         async for message in ws:
+            if log:
+                data = message.encode() if isinstance(message, str) else message
+                print(f"recv {len(data)} {hashlib.sha256(data).hexdigest()}", flush=True)
             await ws.send(message)
     except websockets.ConnectionClosed:
         pass
