@@ -124,7 +124,10 @@ describe.runIf(pythonAvailable)('WebSocketClient with perMessageDeflate against 
     // (Its echo may lose the race with the server's own close reply, so it is not required.)
     expect(result.close).toBe(1000);
     const digest = createHash('sha256').update(original).digest('hex');
-    expect(serverLines).toContain(`recv ${original.length} ${digest}`);
+    // Its stdout is another pipe than the socket: give the line a moment to arrive.
+    const line = `recv ${original.length} ${digest}`;
+    for (let waitedMs = 0; !serverLines.includes(line) && waitedMs < 3000; waitedMs += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(serverLines).toContain(line);
     if (result.echo) expect(result.echo.equals(original)).toBe(true);
   });
 });
