@@ -5,6 +5,7 @@ import { DEFAULT_BACKOFF, type BackoffPolicy, type EndReason } from '../protocol
 import { ErrorCode, UsageError } from '../protocol/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/frame-decoder.js';
 import { validateHeaders } from '../protocol/handshake.js';
+import { normalizeDeflateOptions, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/permessage-deflate.js';
 
 /** What `createConnection` is given. */
 export interface ConnectTarget {
@@ -58,6 +59,8 @@ export interface WebSocketClientOptions {
   createConnection?: (target: ConnectTarget) => Duplex | Promise<Duplex>;
   /** Aborting it terminates the connection and stops reconnecting. */
   signal?: AbortSignal;
+  /** Offer permessage-deflate compression (RFC 7692): `true` for the defaults, or its options. Default off. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 /** Options with defaults filled in. */
@@ -78,6 +81,7 @@ export interface ResolvedOptions {
   reconnect: (BackoffPolicy & { shouldReconnect?: (reason: EndReason) => boolean }) | undefined;
   createConnection: WebSocketClientOptions['createConnection'];
   signal: AbortSignal | undefined;
+  perMessageDeflate: ResolvedDeflateOptions | undefined;
 }
 
 /** Where to connect, from the URL. */
@@ -170,5 +174,8 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
     reconnect,
     createConnection: options.createConnection,
     signal: options.signal,
+    perMessageDeflate: options.perMessageDeflate
+      ? normalizeDeflateOptions(options.perMessageDeflate === true ? {} : options.perMessageDeflate)
+      : undefined,
   };
 }

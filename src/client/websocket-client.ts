@@ -18,11 +18,15 @@ import type { DecoderSink } from '../protocol/frame-decoder.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
 import { Opcode } from '../protocol/opcode.js';
+import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
 import { isValidUtf8 } from '../protocol/utf8-validator.js';
 import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
 import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
 import { HandshakeStream } from '../streams/handshake-stream.js';
+import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
+import { PerMessageInflateSink } from '../streams/permessage-inflate-sink.js';
 import { PingInjector } from '../streams/ping-injector.js';
+import { zlibLimiterFor } from '../streams/zlib-limiter.js';
 import {
   defaultServername,
   parseWebSocketUrl,
@@ -76,6 +80,10 @@ interface Session {
   /** Receives the decoder's events; its `paused` flag is how pause() stops reading. */
   sink: DecoderSink | undefined;
   bufferFull: boolean;
+  /** permessage-deflate (RFC 7692), when offered: the offer, then both halves once accepted. */
+  negotiator: PerMessageDeflateNegotiator | undefined;
+  inflateSink: PerMessageInflateSink | undefined;
+  deflater: MessageDeflater | undefined;
 }
 
 /**
@@ -152,6 +160,7 @@ export class WebSocketClient extends EventEmitter {
   get bufferedAmount(): number {
     const s = this.session;
     let bytes = this.queuedBytes;
+    if (s?.deflater) bytes += s.deflater.pendingBytes;
     if (s?.encoder) bytes += s.encoder.bufferedBytes;
     if (s?.socket) bytes += s.socket.writableLength;
     return bytes;
@@ -337,6 +346,9 @@ export class WebSocketClient extends EventEmitter {
       ended: false,
       sink: undefined,
       bufferFull: false,
+      negotiator: undefined,
+      inflateSink: undefined,
+      deflater: undefined,
     };
     this.session = s;
     this.state = 'connecting';
@@ -429,10 +441,31 @@ export class WebSocketClient extends EventEmitter {
     if (s.ended || s.connected) return;
     const socket = s.socket!;
     s.connected = true;
-    const request = createHandshakeRequest(this.requestOptions());
-    const handshake = new HandshakeStream({ key: request.key, protocols: request.protocols });
+    const pmd = this.options.perMessageDeflate;
+    s.negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
+    const request = createHandshakeRequest({ ...this.requestOptions(), extensions: s.negotiator?.offer() });
+    const handshake = new HandshakeStream({
+      key: request.key,
+      protocols: request.protocols,
+      extensions: s.negotiator ? [s.negotiator] : [],
+    });
     s.sink = this.createSink(s);
-    const decoder = new FrameDecoderStream({ role: 'client', maxMessageBytes: this.options.maxMessageBytes, sink: s.sink });
+    let sink: DecoderSink = s.sink;
+    if (pmd) {
+      // Compressed messages are inflated in front of the sink; pause() and resume() still use s.sink.
+      s.inflateSink = new PerMessageInflateSink(s.sink, {
+        maxMessageBytes: this.options.maxMessageBytes,
+        limiter: zlibLimiterFor(pmd),
+        resume: () => s.decoder?.resumeSink(),
+      });
+      sink = s.inflateSink;
+    }
+    const decoder = new FrameDecoderStream({
+      role: 'client',
+      maxMessageBytes: this.options.maxMessageBytes,
+      perMessageCompression: pmd !== undefined,
+      sink,
+    });
     const encoder = new FrameEncoderStream({ role: 'client', highWaterMarkBytes: this.options.highWaterMarkBytes });
     s.handshake = handshake;
     s.decoder = decoder;
@@ -456,6 +489,21 @@ export class WebSocketClient extends EventEmitter {
     s.openedAt = Date.now();
     this.lastResponse = response;
     this.state = 'open';
+    const negotiated = s.negotiator?.negotiated;
+    // Declined (undefined): the sink then refuses RSV1 with 1002.
+    s.inflateSink?.negotiate(negotiated);
+    if (negotiated) {
+      const pmd = this.options.perMessageDeflate!;
+      s.deflater = new MessageDeflater({
+        negotiated,
+        thresholdBytes: pmd.thresholdBytes,
+        level: pmd.level,
+        memLevel: pmd.memLevel,
+        limiter: zlibLimiterFor(pmd),
+        // send() lets the caller reuse its buffer at once; compression is asynchronous.
+        copyPayloads: true,
+      });
+    }
     if (this.options.pingIntervalMs > 0) {
       const pinger = new PingInjector({ pingIntervalMs: this.options.pingIntervalMs, pongTimeoutMs: this.options.pongTimeoutMs });
       s.pinger = pinger;
@@ -471,7 +519,20 @@ export class WebSocketClient extends EventEmitter {
   }
 
   private sendFrame(s: Session, opcode: number, payload: Buffer | string): boolean {
-    const below = s.encoder!.enqueue({ opcode, payload });
+    let below: boolean;
+    if (s.deflater) {
+      // In order: a message still in zlib holds back those sent after it.
+      s.deflater.frame({ opcode, payload }, (error, frame) => {
+        if (s.ended) return;
+        if (error) return this.fail(s, new WebSocketError(ErrorCode.SendFailed, `compression failed: ${error.message}`, { cause: error }));
+        s.encoder!.enqueue(frame);
+        // The bytes may have left zlib without the socket ever filling up: no 'drain' would follow.
+        if (s.bufferFull) queueMicrotask(() => this.drained(s));
+      });
+      below = s.deflater.pendingBytes + s.encoder!.bufferedBytes < this.options.highWaterMarkBytes;
+    } else {
+      below = s.encoder!.enqueue({ opcode, payload });
+    }
     const ok = below && (s.socket?.writableLength ?? 0) < this.options.highWaterMarkBytes;
     if (!ok && !s.bufferFull) {
       s.bufferFull = true;
@@ -540,7 +601,15 @@ export class WebSocketClient extends EventEmitter {
     }
     // Both close frames are exchanged: end our side of TCP and wait for the server's
     // FIN (RFC 6455 7.1.1: the server closes first), bounded by the close timer.
-    s.encoder!.end();
+    this.endOutbound(s);
+  }
+
+  /** Ends the outgoing side once every frame given so far (some may be in zlib) is encoded. */
+  private endOutbound(s: Session): void {
+    if (!s.deflater) return void s.encoder!.end();
+    s.deflater.flush(() => {
+      if (!s.ended) s.encoder!.end();
+    });
   }
 
   /** Sends a close frame (once) and starts the close timer. */
@@ -549,8 +618,18 @@ export class WebSocketClient extends EventEmitter {
     s.closeSent = true;
     s.pinger?.unpipe();
     s.pinger?.destroy();
-    s.encoder.enqueue({ opcode: Opcode.Close, payload });
-    s.encoder.flushBatch();
+    const encoder = s.encoder;
+    if (s.deflater) {
+      // Behind any message still being compressed: what was sent before close() goes first.
+      s.deflater.frame({ opcode: Opcode.Close, payload }, (error, frame) => {
+        if (s.ended || error) return;
+        encoder.enqueue(frame);
+        encoder.flushBatch();
+      });
+    } else {
+      encoder.enqueue({ opcode: Opcode.Close, payload });
+      encoder.flushBatch();
+    }
     s.closeTimer = setTimeout(() => {
       if (!s.closeReceived) {
         this.fail(s, new ConnectionError(ErrorCode.CloseTimeout, `the server did not complete the closing handshake within ${this.options.closeTimeoutMs} ms`));
@@ -580,7 +659,7 @@ export class WebSocketClient extends EventEmitter {
       s.failCode = wireCode;
       this.state = 'closing';
       this.sendClose(s, encodeClosePayload(wireCode));
-      s.encoder!.end();
+      this.endOutbound(s);
       return;
     }
     if (s.closeSent && wireCode !== undefined && s.socket) {
@@ -608,6 +687,8 @@ export class WebSocketClient extends EventEmitter {
     s.pinger?.destroy();
     s.handshake?.destroy();
     s.decoder?.destroy();
+    s.inflateSink?.destroy();
+    s.deflater?.close();
     s.encoder?.destroy();
     s.socket?.destroy();
     s.assembler.reset();
