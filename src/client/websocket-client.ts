@@ -27,10 +27,13 @@ import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
 import { PerMessageInflateSink } from '../streams/permessage-inflate-sink.js';
 import { PingInjector } from '../streams/ping-injector.js';
 import { zlibLimiterFor } from '../streams/zlib-limiter.js';
+import { openProxyTunnel, proxyForUrl } from './proxy.js';
 import {
   defaultServername,
   parseWebSocketUrl,
+  redactUrl,
   resolveOptions,
+  urlAuthorization,
   type ParsedUrl,
   type ResolvedOptions,
   type WebSocketClientOptions,
@@ -77,6 +80,8 @@ interface Session {
   error: WebSocketError | undefined;
   errorReported: boolean;
   ended: boolean;
+  /** Where the server redirected this attempt, when it is followed. */
+  redirectTo: ParsedUrl | undefined;
   /** Receives the decoder's events; its `paused` flag is how pause() stops reading. */
   sink: DecoderSink | undefined;
   bufferFull: boolean;
@@ -112,8 +117,14 @@ export class WebSocketClient extends EventEmitter {
   /** Fires when they are back under it. */
   onBufferDrain: ((conn: WebSocketClient) => void) | undefined;
 
+  /** The URL given (without credentials); after a redirect the current one is `currentUrl`. */
   readonly url: string;
-  private readonly target: ParsedUrl;
+  private readonly initialTarget: ParsedUrl;
+  /** Where the current attempt goes: the URL given, or where a redirect sent it. */
+  private target: ParsedUrl;
+  private redirects = 0;
+  /** Set once a redirect leaves the original host: Authorization and Cookie are no longer sent. */
+  private crossedHosts = false;
   private readonly options: ResolvedOptions;
   private state: ReadyState = 'idle';
   private session: Session | undefined;
@@ -132,8 +143,9 @@ export class WebSocketClient extends EventEmitter {
 
   constructor(url: string | URL, options: WebSocketClientOptions = {}) {
     super();
-    this.target = parseWebSocketUrl(url);
-    this.url = this.target.url.href;
+    this.initialTarget = parseWebSocketUrl(url);
+    this.target = this.initialTarget;
+    this.url = redactUrl(this.target.url);
     this.options = resolveOptions(options);
     this.listFragments = this.options.fragments === 'list';
     // Building a request now checks headers, protocols and origin at construction.
@@ -313,17 +325,39 @@ export class WebSocketClient extends EventEmitter {
   // ---------------------------------------------------------------------------
   // The connection attempt.
 
+  /** The URL of the current attempt (differs from `url` after a redirect), without credentials. */
+  get currentUrl(): string {
+    return redactUrl(this.target.url);
+  }
+
   private requestOptions() {
+    const headers: Record<string, string | string[]> = { ...this.options.headers };
+    const names = Object.keys(headers);
+    const has = (name: string): boolean => names.some((n) => n.toLowerCase() === name);
+    const authorization = urlAuthorization(this.target.url);
+    if (authorization !== undefined && !has('authorization')) headers['Authorization'] = authorization;
+    if (this.crossedHosts) {
+      // Credentials were meant for the first host, not for wherever a redirect points.
+      for (const name of Object.keys(headers)) {
+        const lower = name.toLowerCase();
+        if (lower === 'authorization' || lower === 'cookie') delete headers[name];
+      }
+    }
     return {
       host: this.target.hostHeader,
       path: this.target.path,
-      headers: this.options.headers,
+      headers,
       protocols: this.options.protocols,
       origin: this.options.origin,
     };
   }
 
-  private startSession(): void {
+  private startSession(redirected = false): void {
+    if (!redirected) {
+      this.target = this.initialTarget;
+      this.redirects = 0;
+      this.crossedHosts = false;
+    }
     const s: Session = {
       socket: undefined,
       abort: new AbortController(),
@@ -345,6 +379,7 @@ export class WebSocketClient extends EventEmitter {
       errorReported: false,
       ended: false,
       sink: undefined,
+      redirectTo: undefined,
       bufferFull: false,
       negotiator: undefined,
       inflateSink: undefined,
@@ -382,19 +417,32 @@ export class WebSocketClient extends EventEmitter {
   }
 
   private openSocket(s: Session): Duplex | Promise<Duplex> {
-    const { host, port, secure } = this.target;
+    const { host, port, secure, socketPath } = this.target;
+    const tlsOptions = (): tls.ConnectionOptions => ({
+      ...this.options.tls,
+      servername: this.options.tls?.servername ?? defaultServername(host),
+      ALPNProtocols: ['http/1.1'],
+    });
     if (this.options.createConnection) {
-      return this.options.createConnection({ host, port, secure, signal: s.abort.signal });
+      return this.options.createConnection({ host, port, secure, socketPath, signal: s.abort.signal });
+    }
+    if (socketPath !== undefined) {
+      s.readyEvent = secure ? 'secureConnect' : 'connect';
+      return secure ? tls.connect({ ...tlsOptions(), path: socketPath }) : net.connect({ path: socketPath });
+    }
+    const proxy = this.options.proxy ?? (this.options.proxyFromEnv ? proxyForUrl(this.target.url) : undefined);
+    if (proxy !== undefined) {
+      const timeoutMs = this.options.handshakeTimeoutMs > 0 ? this.options.handshakeTimeoutMs : undefined;
+      return openProxyTunnel({ proxy, host, port, signal: s.abort.signal, timeoutMs }).then((tunnel) => {
+        if (!secure) return tunnel;
+        // TLS to the target inside the tunnel: SNI and the certificate check are the target's, not the proxy's.
+        s.readyEvent = 'secureConnect';
+        return tls.connect({ ...tlsOptions(), socket: tunnel });
+      });
     }
     if (secure) {
       s.readyEvent = 'secureConnect';
-      return tls.connect({
-        ...this.options.tls,
-        host,
-        port,
-        servername: this.options.tls?.servername ?? defaultServername(host),
-        ALPNProtocols: ['http/1.1'],
-      });
+      return tls.connect({ ...tlsOptions(), host, port });
     }
     s.readyEvent = 'connect';
     return net.connect({ host, port });
@@ -471,7 +519,7 @@ export class WebSocketClient extends EventEmitter {
     s.decoder = decoder;
     s.encoder = encoder;
     handshake.on('response', (response: HandshakeResponse) => this.opened(s, response));
-    handshake.on('error', (error) => this.fail(s, asWebSocketError(error)));
+    handshake.on('error', (error) => this.handshakeFailed(s, error));
     decoder.on('error', (error) => this.fail(s, asWebSocketError(error)));
     encoder.on('error', (error) => this.fail(s, asWebSocketError(error)));
     socket.on('drain', () => this.drained(s));
@@ -480,6 +528,27 @@ export class WebSocketClient extends EventEmitter {
     this.emitEvent('connect', () => this.onConnect?.(this));
     if (s.ended) return;
     socket.write(request.bytes);
+  }
+
+  /** A refused handshake: follow a redirect when allowed, else fail. */
+  private handshakeFailed(s: Session, error: unknown): void {
+    const status = error instanceof HandshakeError ? error.status : undefined;
+    const location = error instanceof HandshakeError ? error.headers?.['location'] : undefined;
+    if (!this.options.followRedirects || status === undefined || !REDIRECT_STATUSES.has(status) || location === undefined) {
+      return this.fail(s, asWebSocketError(error));
+    }
+    const refuse = (why: string, cause?: unknown): void =>
+      this.fail(s, new HandshakeError(ErrorCode.HandshakeRedirect, why, { status, headers: (error as HandshakeError).headers, cause }));
+    if (this.redirects >= this.options.maxRedirects) return refuse(`more than ${this.options.maxRedirects} redirects`);
+    let next: ParsedUrl;
+    try {
+      next = parseWebSocketUrl(new URL(location, this.target.url));
+    } catch (cause) {
+      return refuse(`the server redirected to an invalid or unsupported location (${status})`, cause);
+    }
+    if (this.target.secure && !next.secure) return refuse('refusing a redirect from wss: to ws: (it would drop TLS)');
+    s.redirectTo = next;
+    this.destroySession(s);
   }
 
   private opened(s: Session, response: HandshakeResponse): void {
@@ -693,6 +762,17 @@ export class WebSocketClient extends EventEmitter {
     s.socket?.destroy();
     s.assembler.reset();
     if (this.session === s) this.session = undefined;
+    if (s.redirectTo && !this.userClosed) {
+      // Not an ending: the same connection attempt goes on at the new location.
+      const from = this.target;
+      this.redirects++;
+      if (s.redirectTo.url.host !== from.url.host) this.crossedHosts = true;
+      this.target = s.redirectTo;
+      s.abort.abort();
+      this.emit('redirect', { from: redactUrl(from.url), to: redactUrl(s.redirectTo.url) });
+      if (this.session === undefined) this.startSession(true);
+      return;
+    }
     this.state = 'closed';
 
     let code: number = CloseCode.AbnormalClosure;
@@ -780,6 +860,8 @@ function toPayload(data: SendData): Buffer | string {
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   throw new UsageError(ErrorCode.InvalidOption, 'send() takes a string, a Buffer, an ArrayBuffer or a typed array');
 }
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 const TLS_ERROR = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH)/;
 
