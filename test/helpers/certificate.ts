@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A self-signed certificate for localhost and 127.0.0.1, made by openssl for one test run. */
+export interface TestCertificate {
+  key: Buffer;
+  cert: Buffer;
+  /** Removes the temporary directory. */
+  remove(): void;
+}
+
+export function createTestCertificate(): TestCertificate {
+  const dir = mkdtempSync(join(tmpdir(), 'wspipe-tls-'));
+  const keyPath = join(dir, 'key.pem');
+  const certPath = join(dir, 'cert.pem');
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+        '-keyout', keyPath, '-out', certPath,
+        '-subj', '/CN=localhost',
+        '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-days', '1',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 },
+    );
+    return {
+      key: readFileSync(keyPath),
+      cert: readFileSync(certPath),
+      remove: () => rmSync(dir, { recursive: true, force: true }),
+    };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
