@@ -1,0 +1,157 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketClient, type HandshakeResponse } from '../../src/index.js';
+import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import { ClientRecorder, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
+
+// The reference scenario (shared/reference/seed-ws-client.md), step by step,
+// against a server built from our own server-role stages.
+
+let server: TestServer;
+const clients: WebSocketClient[] = [];
+
+beforeAll(async () => {
+  server = await TestServer.start();
+});
+afterAll(async () => {
+  await server?.close();
+});
+afterEach(() => {
+  for (const client of clients.splice(0)) client.terminate();
+});
+
+function client(path: string, options: ConstructorParameters<typeof WebSocketClient>[1] = {}): WebSocketClient {
+  const ws = new WebSocketClient(server.url(path), options);
+  clients.push(ws);
+  return ws;
+}
+
+function nextConnection(): Promise<TestConnection> {
+  return nextEvent<[TestConnection]>(server, 'connection', 5_000).then(([conn]) => conn);
+}
+
+describe('the reference scenario', () => {
+  it('runs the reference program: headers, callbacks in order, hello, server close, reconnect', async () => {
+    const ws = client('/ref?x=1', {
+      pingIntervalMs: 55_000,
+      headers: { Cookie: 'PHPSID=abc; token=xyz', OtherKey: 'values' },
+      messageType: 'binary',
+    });
+    const order: string[] = [];
+    const responses: HandshakeResponse[] = [];
+    const received: Array<[unknown, boolean]> = [];
+    let closes = 0;
+    const secondOpen = new Promise<void>((resolve) => {
+      ws.onConnect = () => order.push('connect');
+      ws.onWebSocketConnect = (conn, response) => {
+        order.push('websocketConnect');
+        responses.push(response);
+        conn.send('hello');
+        if (responses.length === 2) resolve();
+      };
+    });
+    ws.onMessage = (_conn, data, isBinary) => received.push([data, isBinary]);
+    ws.onClose = (conn, code) => {
+      order.push(`close ${code}`);
+      closes++;
+      if (closes === 1) conn.reconnect(100);
+    };
+    const first = nextConnection();
+    ws.connect();
+    const conn1 = await first;
+    await waitUntil(() => conn1.messages.length === 1, 5_000, 'hello arrives');
+
+    // Headers, path and query arrive as given.
+    expect(conn1.request.path).toBe('/ref?x=1');
+    expect(conn1.request.headers['cookie']).toBe('PHPSID=abc; token=xyz');
+    expect(conn1.request.headers['otherkey']).toBe('values');
+    expect(conn1.request.headers['host']).toBe(`127.0.0.1:${server.port}`);
+    // messageType 'binary': a string goes out as a binary frame.
+    expect(conn1.messages[0]).toEqual({ binary: true, data: Buffer.from('hello') });
+    expect(responses[0]!.status).toBe(101);
+
+    conn1.send('from server');
+    await waitUntil(() => received.length === 1, 5_000, 'a message from the server');
+    expect(received[0]).toEqual(['from server', false]);
+
+    const second = nextConnection();
+    conn1.close(1000, 'restart');
+    const conn2 = await second;
+    await withTimeout(secondOpen, 5_000, 'the second onWebSocketConnect');
+    expect(order).toEqual(['connect', 'websocketConnect', 'close 1000', 'connect', 'websocketConnect']);
+    expect(conn1.closeFrame?.code).toBe(1000); // the client answered the close
+    // A fresh handshake: a new key, the same headers.
+    expect(conn2.key).not.toBe(conn1.key);
+    expect(conn2.request.headers['cookie']).toBe('PHPSID=abc; token=xyz');
+    await waitUntil(() => conn2.messages.length === 1, 5_000, 'hello on the second connection');
+    expect(conn2.messages[0]).toEqual({ binary: true, data: Buffer.from('hello') });
+  });
+
+  it('fires onConnect (TCP) before onWebSocketConnect (handshake), each once', async () => {
+    const ws = client('/');
+    const order: string[] = [];
+    const opened = new Promise<void>((resolve) => {
+      ws.onConnect = (conn) => order.push(`connect ${conn.readyState}`);
+      ws.onWebSocketConnect = (conn, response) => {
+        order.push(`websocketConnect ${conn.readyState} ${response.status}`);
+        resolve();
+      };
+    });
+    ws.connect();
+    await withTimeout(opened, 5_000, 'onWebSocketConnect');
+    expect(order).toEqual(['connect connecting', 'websocketConnect open 101']);
+  });
+
+  it('sends pings at the interval and sees the pongs', async () => {
+    const ws = client('/', { pingIntervalMs: 100 });
+    const events = new ClientRecorder(ws);
+    const connection = nextConnection();
+    ws.connect();
+    const conn = await connection;
+    const opened = await events.first('open', 5_000);
+    await nextEvent(conn, 'ping', 2_000);
+    const firstPingMs = Date.now() - opened.at;
+    await waitUntil(() => conn.pings >= 6, 3_000, 'six pings');
+    const sixPingsMs = Date.now() - opened.at;
+    expect(firstPingMs).toBeGreaterThanOrEqual(90);
+    expect(firstPingMs).toBeLessThan(400);
+    expect(sixPingsMs).toBeGreaterThanOrEqual(580);
+    expect(sixPingsMs).toBeLessThan(1_500);
+    expect(events.count('pong')).toBeGreaterThanOrEqual(5);
+    expect(events.count('error')).toBe(0);
+  });
+
+  it('messageType text sends text frames; send(…, { binary }) overrides either way', async () => {
+    const ws = client('/', { messageType: 'text' });
+    const connection = nextConnection();
+    ws.onWebSocketConnect = (conn) => {
+      conn.send('a');
+      conn.send('b', { binary: true });
+      conn.send(Buffer.from('c'));
+      conn.send(new Uint8Array([0x64]), { binary: true });
+    };
+    ws.connect();
+    const conn = await connection;
+    await waitUntil(() => conn.messages.length === 4, 5_000, 'four messages');
+    expect(conn.messages).toEqual([
+      { binary: false, data: Buffer.from('a') },
+      { binary: true, data: Buffer.from('b') },
+      { binary: false, data: Buffer.from('c') },
+      { binary: true, data: Buffer.from('d') },
+    ]);
+  });
+
+  it('delivers sends made before the handshake first and in order', async () => {
+    const ws = client('/', { messageType: 'binary' });
+    const connection = nextConnection();
+    for (let i = 0; i < 50; i++) ws.send(`early ${i}`, { binary: i % 2 === 0 });
+    ws.send(Buffer.alloc(200_000, 7));
+    ws.onWebSocketConnect = (conn) => conn.send('after open');
+    ws.connect();
+    ws.send('after connect()'); // still before the handshake
+    const conn = await connection;
+    await waitUntil(() => conn.messages.length === 53, 5_000, '53 messages');
+    const texts = conn.messages.map((m) => (m.data.length > 100 ? `${m.data.length} bytes` : m.data.toString()));
+    expect(texts).toEqual([...Array.from({ length: 50 }, (_, i) => `early ${i}`), '200000 bytes', 'after connect()', 'after open']);
+    expect(conn.messages.slice(0, 50).map((m) => m.binary)).toEqual(Array.from({ length: 50 }, (_, i) => i % 2 === 0));
+  });
+});
