@@ -477,13 +477,22 @@ export class WebSocketClient extends EventEmitter {
     if (!ok && !s.bufferFull) {
       s.bufferFull = true;
       this.emitEvent('bufferFull', () => this.onBufferFull?.(this));
+      this.drained(s); // the socket may take it all without ever pushing back: no 'drain' would come
     }
     return ok;
   }
 
   private drained(s: Session): void {
     if (!s.bufferFull || s.ended) return;
-    if (this.bufferedAmount >= this.options.highWaterMarkBytes) return;
+    if (this.bufferedAmount >= this.options.highWaterMarkBytes) {
+      // A socket that takes the rest at once emits no further 'drain': an empty write's
+      // callback says when what the socket holds now is written, then look again.
+      const socket = s.socket;
+      if (socket && !socket.writableNeedDrain && !socket.writableEnded && !socket.destroyed) {
+        socket.write(Buffer.alloc(0), () => this.drained(s));
+      }
+      return;
+    }
     s.bufferFull = false;
     this.emitEvent('drain', () => this.onBufferDrain?.(this));
   }
