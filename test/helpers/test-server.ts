@@ -72,6 +72,11 @@ export class TestConnection extends EventEmitter {
     return this.request.headers['sec-websocket-key'] ?? '';
   }
 
+  /** Bytes the server has accepted to send and the client has not taken yet (beyond the kernel's buffers). */
+  get unsentBytes(): number {
+    return this.encoder.bufferedBytes + this.socket.writableLength;
+  }
+
   send(data: string | Buffer, binary = typeof data !== 'string'): void {
     this.encoder.enqueue({ opcode: binary ? Opcode.Binary : Opcode.Text, payload: data });
   }
