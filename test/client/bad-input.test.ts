@@ -262,6 +262,34 @@ describe('failures on the wire are reported through onError, then onClose', () =
   });
 });
 
+describe('a server that breaks the protocol: onError with the code, a close frame with the close code', () => {
+  it.each([
+    ['invalid UTF-8 in a text message', '8102c328', {}, 'WSP_ERR_INVALID_UTF8', 1007],
+    ['a masked frame', '818137fa213d56', {}, 'WSP_ERR_MASKED_FRAME', 1002],
+    ['a reserved opcode', '8300', {}, 'WSP_ERR_RESERVED_OPCODE', 1002],
+    ['RSV1 with no extension', 'c100', {}, 'WSP_ERR_RESERVED_BITS', 1002],
+    ['a continuation with no message', '8000', {}, 'WSP_ERR_UNEXPECTED_CONTINUATION', 1002],
+    ['a fragmented ping', '0900', {}, 'WSP_ERR_FRAGMENTED_CONTROL_FRAME', 1002],
+    ['a message over maxMessageBytes (announced, not sent)', '827e07d0', { maxMessageBytes: 1_000 }, 'WSP_ERR_MESSAGE_TOO_BIG', 1009],
+  ])('%s -> %s, close %i', async (_what, hex, options: WebSocketClientOptions, code, closeCode) => {
+    const ws = client(server.url(), options);
+    const { log, closed } = callbacks(ws);
+    const messages: unknown[] = [];
+    ws.onMessage = (_conn, data) => messages.push(data);
+    const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    ws.connect();
+    const [conn] = await connection;
+    conn.send('before');
+    conn.sendRaw(Buffer.from(hex, 'hex'));
+    const [onCloseCode] = await closed;
+    await waitUntil(() => conn.closeFrame !== undefined, 2_000, 'the client close frame');
+    expect(conn.closeFrame!.code).toBe(closeCode);
+    expect(onCloseCode).toBe(closeCode);
+    expect(log).toEqual([`error ${code}`, `close ${closeCode}`]);
+    expect(messages).toEqual(['before']);
+  });
+});
+
 describe('no error listener', () => {
   it('never crashes the process (refused connect, handshake timeout, pong timeout, send after close)', async () => {
     const uncaught: unknown[] = [];

@@ -86,6 +86,47 @@ describe('the reference scenario', () => {
     expect(conn2.messages[0]).toEqual({ binary: true, data: Buffer.from('hello') });
   });
 
+  it('sends from onClose, before reconnect(…) opens, arrive first and in order on the new connection', async () => {
+    const ws = client('/');
+    let closes = 0;
+    ws.onClose = (conn) => {
+      closes++;
+      if (closes > 1) return;
+      conn.reconnect(50);
+      conn.send('queued 1');
+      conn.send('queued 2');
+    };
+    ws.onWebSocketConnect = (conn) => conn.send(`open ${closes}`);
+    const first = nextConnection();
+    ws.connect();
+    const conn1 = await first;
+    await waitUntil(() => conn1.messages.length === 1, 5_000, 'the first open message');
+    const second = nextConnection();
+    conn1.close(1001);
+    const conn2 = await second;
+    await waitUntil(() => conn2.messages.length === 3, 5_000, 'three messages on the second connection');
+    expect(conn2.messages.map((m) => m.data.toString())).toEqual(['queued 1', 'queued 2', 'open 1']);
+    expect(conn1.messages.map((m) => m.data.toString())).toEqual(['open 0']);
+  });
+
+  it('reconnect(…) on an open connection closes it with 1000 and opens a new one', async () => {
+    const ws = client('/');
+    const events = new ClientRecorder(ws);
+    const first = nextConnection();
+    ws.connect();
+    const conn1 = await first;
+    await events.first('open', 5_000);
+    const second = nextConnection();
+    ws.reconnect(20);
+    const conn2 = await second;
+    await events.nth('open', 2, 5_000);
+    expect(conn1.closeFrame?.code).toBe(1000);
+    expect(events.types(['open', 'close'])).toEqual(['open', 'close', 'open']);
+    expect(events.of('close')[0]!.args[0]).toBe(1000);
+    expect(conn2.key).not.toBe(conn1.key);
+    expect(events.count('error')).toBe(0);
+  });
+
   it('fires onConnect (TCP) before onWebSocketConnect (handshake), each once', async () => {
     const ws = client('/');
     const order: string[] = [];

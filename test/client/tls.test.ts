@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, type WebSocketError } from '../../src/index.js';
 import { createTestCertificate, type TestCertificate } from '../helpers/certificate.js';
-import { TestServer } from '../helpers/test-server.js';
+import { TestServer, type ReceivedMessage, type TestConnection } from '../helpers/test-server.js';
 import { ClientRecorder, waitUntil } from '../helpers/wait.js';
 
 let certificate: TestCertificate;
@@ -36,6 +36,24 @@ describe('wss: against a TLS server with a certificate made at test time', () =>
     const close = await events.first('close', 5_000);
     expect(close.args).toEqual([1000, '']);
     expect(events.count('error')).toBe(0);
+  });
+
+  it('echoes a 1 MiB binary message both ways over TLS', async () => {
+    const ws = new WebSocketClient(server.url(), { tls: { ca: certificate.cert } });
+    const events = new ClientRecorder(ws);
+    const echo = (conn: TestConnection): void => {
+      conn.on('message', (m: ReceivedMessage) => conn.send(m.data, m.binary));
+    };
+    server.once('connection', echo);
+    const payload = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 13) & 0xff;
+    ws.onWebSocketConnect = (conn) => conn.send(payload, { binary: true });
+    ws.connect();
+    const [data, isBinary] = (await events.first('message', 10_000)).args;
+    expect(isBinary).toBe(true);
+    expect((data as Buffer).equals(payload)).toBe(true);
+    ws.close();
+    await events.first('close', 5_000);
   });
 
   it('fails with WSP_ERR_TLS_FAILED and onClose 1006 without the CA', async () => {

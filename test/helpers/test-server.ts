@@ -81,6 +81,12 @@ export class TestConnection extends EventEmitter {
     this.encoder.enqueue({ opcode: binary ? Opcode.Binary : Opcode.Text, payload: data });
   }
 
+  /** Writes bytes as they are, for frames no correct server sends (after queued frames, when nothing is backed up). */
+  sendRaw(bytes: Buffer): void {
+    this.encoder.flushBatch();
+    this.socket.write(bytes);
+  }
+
   /** Sends a close frame; the socket ends once the client answers (or at once with `endNow`). */
   close(code = 1000, reason = '', endNow = false): void {
     this.sendClose(encodeClosePayload(code, reason));

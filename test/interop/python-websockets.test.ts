@@ -108,6 +108,15 @@ describe('interop with python-websockets', () => {
     expect(ws.readyState).toBe('closed');
   });
 
+  it('a close from the client: python answers with the same code, onClose reports it', async () => {
+    const { ws, events } = open('/echo');
+    await events.first('open', 5_000);
+    ws.close(4002, 'client done');
+    const close = await events.first('close', 5_000);
+    expect(close.args[0]).toBe(4002);
+    expect(events.count('error')).toBe(0);
+  });
+
   it('reconnects from onClose with a fresh handshake (a new Sec-WebSocket-Key)', async () => {
     // /headers?code=1000: report the request headers, then close.
     const ws = new WebSocketClient(server.url('/headers?code=1000'));
