@@ -131,7 +131,7 @@ describe('no leaks', () => {
 
   it(`${CYCLES} connect / echo / close() cycles on one client`, async () => {
     await begin();
-    const ws = new WebSocketClient(server.url(), { pingIntervalMs: 20, handshakeTimeoutMs: 5_000 });
+    const ws = new WebSocketClient(server.url(), { pingIntervalMs: 20, pongTimeoutMs: 2_000, handshakeTimeoutMs: 5_000 });
     const events = new ClientRecorder(ws);
     const listenersBefore = clientListeners(ws);
     const echoes = new Map<TestConnection, void>();
@@ -163,7 +163,7 @@ describe('no leaks', () => {
 
   it(`${CYCLES} connect / terminate() cycles, some while still connecting`, async () => {
     await begin();
-    const ws = new WebSocketClient(server.url(), { pingIntervalMs: 20 });
+    const ws = new WebSocketClient(server.url(), { pingIntervalMs: 20, pongTimeoutMs: 2_000 });
     const events = new ClientRecorder(ws);
     for (let i = 1; i <= CYCLES; i++) {
       ws.connect();
@@ -181,7 +181,7 @@ describe('no leaks', () => {
     await begin();
     const closeAtOnce = (conn: TestConnection): void => conn.close(1001, 'going away');
     server.on('connection', closeAtOnce);
-    const ws = new WebSocketClient(server.url(), { pingIntervalMs: 20 });
+    const ws = new WebSocketClient(server.url(), { pingIntervalMs: 20, pongTimeoutMs: 2_000 });
     const events = new ClientRecorder(ws);
     const keys = new Set<string>();
     const collectKey = (conn: TestConnection): void => {
@@ -236,7 +236,11 @@ describe('no leaks', () => {
     const closeAtOnce = (conn: TestConnection): void => conn.close(1011, 'try again');
     server.on('connection', closeAtOnce);
     const controller = new AbortController();
-    const options: WebSocketClientOptions = { reconnect: { initialDelayMs: 5, maxDelayMs: 10 }, pingIntervalMs: 20 };
+    const options: WebSocketClientOptions = {
+      reconnect: { initialDelayMs: 5, maxDelayMs: 10 },
+      pingIntervalMs: 20,
+      pongTimeoutMs: 2_000,
+    };
     const stoppedByClose = new WebSocketClient(server.url(), options);
     const stoppedByAbort = new WebSocketClient(server.url(), { ...options, signal: controller.signal });
     expect(getEventListeners(controller.signal, 'abort').length).toBe(1);
@@ -271,9 +275,18 @@ describe('no leaks', () => {
 
   it(`${CYCLES} failed attempts (handshake timeout, 403, pong timeout, server dying mid-message) leave nothing`, async () => {
     await begin();
-    const ws = new WebSocketClient(server.url(), { handshakeTimeoutMs: 50, pingIntervalMs: 20, pongTimeoutMs: 20 });
-    const events = new ClientRecorder(ws);
     const kinds = ['silent', 'refuse', 'deaf', 'die'] as const;
+    // One client per kind: a short handshake timeout only where it is the point.
+    const clients = new Map(
+      kinds.map((kind) => {
+        const ws = new WebSocketClient(server.url(), {
+          handshakeTimeoutMs: kind === 'silent' ? 50 : 5_000,
+          pingIntervalMs: kind === 'deaf' ? 20 : 0,
+          pongTimeoutMs: 20,
+        });
+        return [kind, { ws, events: new ClientRecorder(ws), attempts: 0 }];
+      }),
+    );
     const expectedCodes = {
       silent: 'WSP_ERR_HANDSHAKE_TIMEOUT',
       refuse: 'WSP_ERR_HANDSHAKE_STATUS',
@@ -287,23 +300,25 @@ describe('no leaks', () => {
         server.handshake = kind === 'silent' ? 'silent' : kind === 'refuse' ? { status: 403, body: 'no' } : 'accept';
         server.answerPings = kind !== 'deaf';
         if (kind === 'die') server.once('connection', die);
-        ws.connect();
-        const close = await events.nth('close', i, 5_000);
+        const c = clients.get(kind)!;
+        c.attempts++;
+        c.ws.connect();
+        const close = await c.events.nth('close', c.attempts, 5_000);
         expect(close.args[0]).toBe(1006);
-        expect((events.of('error')[i - 1]!.args[0] as { code: string }).code).toBe(expectedCodes[kind]);
+        expect((c.events.of('error')[c.attempts - 1]!.args[0] as { code: string }).code).toBe(expectedCodes[kind]);
       }
     } finally {
       server.handshake = 'accept';
       server.answerPings = true;
       server.off('connection', die);
     }
-    events.detach();
+    for (const { events } of clients.values()) events.detach();
     await expectNothingLeft();
   });
 
   it('pause() and a pending drain leave nothing after terminate()', async () => {
     await begin();
-    const ws = new WebSocketClient(server.url(), { highWaterMarkBytes: 1024, pingIntervalMs: 20 });
+    const ws = new WebSocketClient(server.url(), { highWaterMarkBytes: 1024, pingIntervalMs: 20, pongTimeoutMs: 2_000 });
     const events = new ClientRecorder(ws);
     const connection = waitForConnection();
     ws.connect();
