@@ -197,6 +197,27 @@ describe('failures on the wire are reported through onError, then onClose', () =
     expect(log).toEqual(['error WSP_ERR_PONG_TIMEOUT', 'close 1006']);
   });
 
+  it('a server that never answers our close: WSP_ERR_CLOSE_TIMEOUT after closeTimeoutMs, onClose 1006', async () => {
+    const ws = client(server.url(), { closeTimeoutMs: 150 });
+    const { log, closed } = callbacks(ws);
+    const events = new ClientRecorder(ws);
+    const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    ws.connect();
+    const [conn] = await connection;
+    await events.first('open', 5_000);
+    conn.pause(); // it never reads the close frame
+    const closeAt = Date.now();
+    ws.close(1000, 'bye');
+    expect(ws.readyState).toBe('closing');
+    expect(await closed).toEqual([1006, '']);
+    const elapsedMs = Date.now() - closeAt;
+    expect(log).toEqual(['error WSP_ERR_CLOSE_TIMEOUT', 'close 1006']);
+    expect(elapsedMs).toBeGreaterThanOrEqual(100); // Node's timers may start from a slightly stale loop clock
+    expect(elapsedMs).toBeLessThan(1_500);
+    conn.resume(); // reading again, it sees the end of the connection
+    await waitUntil(() => server.openSockets === 0, 2_000, 'the client dropped its socket');
+  });
+
   it('pings answered in time never fail the connection', async () => {
     const ws = client(server.url(), { pingIntervalMs: 50, pongTimeoutMs: 1_000 });
     const events = new ClientRecorder(ws);
@@ -266,6 +287,49 @@ describe('failures on the wire are reported through onError, then onClose', () =
   });
 });
 
+describe('a 101 that is not a valid upgrade: a HandshakeError, onClose 1006', () => {
+  const head = (...lines: string[]): string => lines.join('\r\n') + '\r\n\r\n';
+  const status = 'HTTP/1.1 101 Switching Protocols';
+  const upgrade = 'Upgrade: websocket';
+  const connection = 'Connection: Upgrade';
+  const accept = (value: string): string => `Sec-WebSocket-Accept: ${value}`;
+  it.each([
+    ['a wrong Sec-WebSocket-Accept', {}, () => head(status, upgrade, connection, accept('d3Jvbmc=')), 'WSP_ERR_HANDSHAKE_ACCEPT'],
+    ['no Upgrade header', {}, (a: string) => head(status, connection, accept(a)), 'WSP_ERR_HANDSHAKE_UPGRADE'],
+    [
+      'no Connection: upgrade',
+      {},
+      (a: string) => head(status, upgrade, 'Connection: keep-alive', accept(a)),
+      'WSP_ERR_HANDSHAKE_CONNECTION',
+    ],
+    [
+      'a subprotocol that was not offered',
+      { protocols: ['chat'] },
+      (a: string) => head(status, upgrade, connection, accept(a), 'Sec-WebSocket-Protocol: superchat'),
+      'WSP_ERR_HANDSHAKE_PROTOCOL',
+    ],
+    [
+      'an extension that was not offered',
+      {},
+      (a: string) => head(status, upgrade, connection, accept(a), 'Sec-WebSocket-Extensions: permessage-deflate'),
+      'WSP_ERR_HANDSHAKE_EXTENSION',
+    ],
+    ['not HTTP at all', {}, () => 'SSH-2.0-OpenSSH_9.2\r\n\r\n', 'WSP_ERR_HANDSHAKE_MALFORMED'],
+  ])('%s -> %s', async (_what, options: WebSocketClientOptions, response: (accept: string) => string, code) => {
+    server.handshake = { raw: (_request, accept) => response(accept) };
+    const ws = client(server.url(), options);
+    const { log, errors, closed } = callbacks(ws);
+    const opened: string[] = [];
+    ws.onWebSocketConnect = () => opened.push('open');
+    ws.connect();
+    expect(await closed).toEqual([1006, '']);
+    expect(log).toEqual([`error ${code}`, 'close 1006']);
+    expect(errors[0]).toBeInstanceOf(HandshakeError);
+    expect(opened).toEqual([]);
+    await waitUntil(() => server.openSockets === 0, 2_000, 'the client dropped its socket');
+  });
+});
+
 describe('a server that breaks the protocol: onError with the code, a close frame with the close code', () => {
   it.each([
     ['invalid UTF-8 in a text message', '8102c328', {}, 'WSP_ERR_INVALID_UTF8', 1007],
@@ -275,6 +339,13 @@ describe('a server that breaks the protocol: onError with the code, a close fram
     ['a continuation with no message', '8000', {}, 'WSP_ERR_UNEXPECTED_CONTINUATION', 1002],
     ['a fragmented ping', '0900', {}, 'WSP_ERR_FRAGMENTED_CONTROL_FRAME', 1002],
     ['a message over maxMessageBytes (announced, not sent)', '827e07d0', { maxMessageBytes: 1_000 }, 'WSP_ERR_MESSAGE_TOO_BIG', 1009],
+    [
+      'fragments that together go over maxMessageBytes',
+      '013c' + '61'.repeat(60) + '803c' + '61'.repeat(60),
+      { maxMessageBytes: 100 },
+      'WSP_ERR_MESSAGE_TOO_BIG',
+      1009,
+    ],
   ])('%s -> %s, close %i', async (_what, hex, options: WebSocketClientOptions, code, closeCode) => {
     const ws = client(server.url(), options);
     const { log, closed } = callbacks(ws);

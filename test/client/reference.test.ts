@@ -200,3 +200,51 @@ describe('the reference scenario', () => {
     expect(conn.messages.slice(0, 50).map((m) => m.binary)).toEqual(Array.from({ length: 50 }, (_, i) => i % 2 === 0));
   });
 });
+
+describe('the rest of the protocol, end to end', () => {
+  it('answers server pings with pongs carrying the same payload', async () => {
+    const ws = client('/');
+    const events = new ClientRecorder(ws);
+    const connection = nextConnection();
+    ws.connect();
+    const conn = await connection;
+    await events.first('open', 5_000);
+    conn.ping('are you there?');
+    conn.ping(Buffer.from([0, 1, 2]));
+    conn.ping();
+    await waitUntil(() => conn.pongs.length === 3, 5_000, 'three pongs');
+    expect(conn.pongs).toEqual([Buffer.from('are you there?'), Buffer.from([0, 1, 2]), Buffer.alloc(0)]);
+    expect(events.of('ping').map((e) => e.args[0])).toEqual(conn.pongs);
+  });
+
+  it('delivers frames that came in the same write as the 101', async () => {
+    server.greeting = Buffer.from('8105' + Buffer.from('first').toString('hex') + '8203010203', 'hex');
+    try {
+      const ws = client('/');
+      const events = new ClientRecorder(ws);
+      ws.connect();
+      await events.nth('message', 2, 5_000);
+      expect(events.of('message').map((e) => e.args)).toEqual([
+        ['first', false],
+        [Buffer.from([1, 2, 3]), true],
+      ]);
+      expect(events.types(['open', 'message'])).toEqual(['open', 'message', 'message']);
+    } finally {
+      server.greeting = undefined;
+    }
+  });
+
+  it('assembles a fragmented text message with a character split across fragments', async () => {
+    const ws = client('/');
+    const events = new ClientRecorder(ws);
+    const connection = nextConnection();
+    ws.connect();
+    const conn = await connection;
+    await events.first('open', 5_000);
+    // "a€b": € is e2 82 ac; a ping arrives between the fragments (RFC 6455 5.4 allows it).
+    conn.sendRaw(Buffer.from('0102' + '61e2' + '8900' + '0001' + '82' + '8002' + 'ac62', 'hex'));
+    const [data, isBinary] = (await events.first('message', 5_000)).args;
+    expect([data, isBinary]).toEqual(['a€b', false]);
+    await waitUntil(() => conn.pongs.length === 1, 5_000, 'the pong');
+  });
+});

@@ -56,6 +56,40 @@ describe('wss: against a TLS server with a certificate made at test time', () =>
     await events.first('close', 5_000);
   });
 
+  it('connects without the CA when rejectUnauthorized is false', async () => {
+    const ws = new WebSocketClient(server.url(), { tls: { rejectUnauthorized: false } });
+    const events = new ClientRecorder(ws);
+    ws.connect();
+    await events.first('open', 5_000);
+    ws.close();
+    expect((await events.first('close', 5_000)).args[0]).toBe(1000);
+    expect(events.count('error')).toBe(0);
+  });
+
+  it('send() reports backpressure against a paused TLS server and drain follows when it resumes', async () => {
+    const ws = new WebSocketClient(server.url(), { tls: { ca: certificate.cert }, highWaterMarkBytes: 128 * 1024 });
+    const events = new ClientRecorder(ws);
+    const connection = new Promise<TestConnection>((resolve) => server.once('connection', resolve));
+    ws.connect();
+    const conn = await connection;
+    await events.first('open', 5_000);
+    conn.pause();
+    let sent = 0;
+    while (sent < 1024 && ws.send(Buffer.alloc(32 * 1024, sent & 0xff), { binary: true })) {
+      sent++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    sent++; // the send that returned false was accepted too
+    expect(sent).toBeLessThan(1024);
+    expect(events.count('bufferFull')).toBe(1);
+    conn.resume();
+    await events.first('drain', 5_000);
+    await waitUntil(() => conn.messages.length === sent, 5_000, `all ${sent} messages`);
+    expect(conn.messages.map((m) => m.data[0])).toEqual(Array.from({ length: sent }, (_, i) => i & 0xff));
+    ws.close();
+    await events.first('close', 5_000);
+  });
+
   it('fails with WSP_ERR_TLS_FAILED and onClose 1006 without the CA', async () => {
     const requestsBefore = server.requests.length;
     const ws = new WebSocketClient(server.url());

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { encodeClosePayload } from '../../src/protocol/close.js';
+import { acceptValue } from '../../src/protocol/handshake.js';
 import type { DecoderEvent } from '../../src/protocol/frame-decoder.js';
 import { createHandshakeResponse, HandshakeRequestParser, type HandshakeRequestHead } from '../../src/protocol/handshake-server.js';
 import { MessageAssembler } from '../../src/protocol/message-assembler.js';
@@ -15,7 +16,9 @@ export type HandshakeMode =
   /** Read the request and never answer. */
   | 'silent'
   /** Answer with this status and body instead of 101, then close. */
-  | { status: number; reason?: string; body: string };
+  | { status: number; reason?: string; body: string }
+  /** Write this response head as it is (add the blank line yourself), then keep the socket open and silent. */
+  | { raw: (request: HandshakeRequestHead, accept: string) => string };
 
 export interface TestServerOptions {
   /** Serve wss: with this certificate. */
@@ -39,6 +42,8 @@ export interface ReceivedMessage {
  */
 export class TestConnection extends EventEmitter {
   readonly messages: ReceivedMessage[] = [];
+  /** Payloads of the pongs received. */
+  readonly pongs: Buffer[] = [];
   pings = 0;
   closeFrame: { code: number | undefined; reason: string } | undefined;
   closed = false;
@@ -93,6 +98,10 @@ export class TestConnection extends EventEmitter {
     if (endNow) this.socket.end();
   }
 
+  ping(payload: string | Buffer = ''): void {
+    this.encoder.enqueue({ opcode: Opcode.Ping, payload });
+  }
+
   /** Stops reading from the socket: the client's writes back up through TCP. */
   pause(): void {
     this.socket.pause();
@@ -140,6 +149,8 @@ export class TestConnection extends EventEmitter {
           this.emit('ping', this.pings);
           break;
         case 'pong':
+          this.pongs.push(Buffer.from(event.payload));
+          this.emit('pong', event.payload);
           break;
         case 'close':
           this.closeFrame = { code: event.code, reason: event.reason };
@@ -166,6 +177,8 @@ export class TestConnection extends EventEmitter {
 export class TestServer extends EventEmitter {
   handshake: HandshakeMode;
   answerPings: boolean;
+  /** Bytes written together with the 101, in the same write: the first frames. */
+  greeting: Buffer | undefined;
   pingsReceived = 0;
   readonly requests: HandshakeRequestHead[] = [];
   readonly connections: TestConnection[] = [];
@@ -233,6 +246,10 @@ export class TestServer extends EventEmitter {
       this.emit('request', parsed.request);
       const mode = this.handshake;
       if (mode === 'silent') return;
+      if (typeof mode === 'object' && 'raw' in mode) {
+        socket.write(mode.raw(parsed.request, acceptValue(parsed.request.headers['sec-websocket-key'] ?? '')));
+        return;
+      }
       if (mode !== 'accept') {
         const body = Buffer.from(mode.body);
         socket.end(
@@ -241,7 +258,8 @@ export class TestServer extends EventEmitter {
         );
         return;
       }
-      socket.write(createHandshakeResponse(parsed.request));
+      const head = createHandshakeResponse(parsed.request);
+      socket.write(this.greeting ? Buffer.concat([head, this.greeting]) : head);
       const conn = new TestConnection(this, parsed.request, socket, parsed.leftover);
       this.connections.push(conn);
       this.emit('connection', conn);
