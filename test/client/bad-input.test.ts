@@ -197,6 +197,24 @@ describe('failures on the wire are reported through onError, then onClose', () =
     expect(log).toEqual(['error WSP_ERR_PONG_TIMEOUT', 'close 1006']);
   });
 
+  it('a server that answered pings, then stops: WSP_ERR_PONG_TIMEOUT within interval + timeout', async () => {
+    const pingIntervalMs = 100;
+    const pongTimeoutMs = 150;
+    const ws = client(server.url(), { pingIntervalMs, pongTimeoutMs });
+    const { log, closed } = callbacks(ws);
+    const events = new ClientRecorder(ws);
+    ws.connect();
+    await events.nth('pong', 3, 5_000);
+    server.answerPings = false;
+    const stoppedAt = Date.now();
+    const error = await events.first('error', 3_000);
+    expect((error.args[0] as WebSocketError).code).toBe('WSP_ERR_PONG_TIMEOUT');
+    // The next ping is due within an interval; its pong is overdue a timeout later.
+    expect(error.at - stoppedAt).toBeLessThan(pingIntervalMs + pongTimeoutMs + 750);
+    expect((await closed)[0]).toBe(1006);
+    expect(log).toEqual(['error WSP_ERR_PONG_TIMEOUT', 'close 1006']);
+  });
+
   it('a server that never answers our close: WSP_ERR_CLOSE_TIMEOUT after closeTimeoutMs, onClose 1006', async () => {
     const ws = client(server.url(), { closeTimeoutMs: 150 });
     const { log, closed } = callbacks(ws);

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, type HandshakeResponse } from '../../src/index.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
-import { ClientRecorder, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
+import { ClientRecorder, delay, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
 
 // The reference scenario (shared/reference/seed-ws-client.md), step by step,
 // against a server built from our own server-role stages.
@@ -124,6 +124,34 @@ describe('the reference scenario', () => {
     expect(events.types(['open', 'close'])).toEqual(['open', 'close', 'open']);
     expect(events.of('close')[0]!.args[0]).toBe(1000);
     expect(conn2.key).not.toBe(conn1.key);
+    expect(events.count('error')).toBe(0);
+  });
+
+  it('automatic reconnect: messages sent while disconnected arrive once, in order, on the next connection', async () => {
+    const ws = client('/', { reconnect: { initialDelayMs: 50, maxDelayMs: 50 } });
+    const events = new ClientRecorder(ws);
+    const first = nextConnection();
+    ws.connect();
+    const conn1 = await first;
+    await events.first('open', 5_000);
+    const second = nextConnection();
+    conn1.close(1011, 'restarting'); // 1011 is worth retrying
+    await events.first('close', 5_000);
+    expect(events.count('reconnecting')).toBe(1);
+    expect(ws.send('while away 1')).toBe(true);
+    expect(ws.send(Buffer.from('while away 2'), { binary: true })).toBe(true);
+    const conn2 = await second;
+    await events.nth('open', 2, 5_000);
+    ws.send('after');
+    await waitUntil(() => conn2.messages.length === 3, 5_000, 'three messages');
+    await delay(50);
+    expect(conn2.messages).toEqual([
+      { binary: false, data: Buffer.from('while away 1') },
+      { binary: true, data: Buffer.from('while away 2') },
+      { binary: false, data: Buffer.from('after') },
+    ]);
+    expect(conn1.messages).toEqual([]);
+    expect(events.of('close')[0]!.args).toEqual([1011, 'restarting']);
     expect(events.count('error')).toBe(0);
   });
 
