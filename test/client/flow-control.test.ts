@@ -145,6 +145,22 @@ describe('incoming flow control', () => {
     expect(received).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
   });
 
+  it('a close from the server while paused comes after the held messages, on resume()', async () => {
+    const { ws, events, conn } = await openClient();
+    ws.pause();
+    conn.send('one');
+    conn.send('two');
+    conn.close(4000, 'done');
+    await delay(150);
+    expect(events.types(['message', 'close'])).toEqual([]);
+    ws.resume();
+    await events.first('close', 5_000);
+    expect(events.types(['message', 'close'])).toEqual(['message', 'message', 'close']);
+    expect(events.of('message').map((e) => e.args[0])).toEqual(['one', 'two']);
+    expect(events.of('close')[0]!.args).toEqual([4000, 'done']);
+    expect(conn.closeFrame?.code).toBe(4000);
+  });
+
   it('a pause() before connect() holds messages until resume()', async () => {
     const ws = new WebSocketClient(server.url());
     clients.push(ws);
