@@ -606,8 +606,7 @@ export class WebSocketClient extends EventEmitter {
     if (!ok && !s.bufferFull) {
       s.bufferFull = true;
       this.emitEvent('bufferFull', () => this.onBufferFull?.(this));
-      // The batch may be flushed without the socket ever needing a drain: look again then.
-      setImmediate(() => this.drained(s));
+      this.drained(s); // the socket may take it all without ever pushing back: no 'drain' would come
     }
     return ok;
   }
@@ -615,7 +614,20 @@ export class WebSocketClient extends EventEmitter {
   /** Emits 'drain' once the buffered bytes are back under the mark; the socket's 'drain' calls it again. */
   private drained(s: Session): void {
     if (!s.bufferFull || s.ended) return;
-    if (this.bufferedAmount >= this.options.highWaterMarkBytes) return;
+    if (this.bufferedAmount >= this.options.highWaterMarkBytes) {
+      const socket = s.socket;
+      if (!socket || socket.destroyed || socket.writableEnded || socket.writableNeedDrain) return; // its 'drain' comes
+      if (socket.writableLength > 0) {
+        // A socket that takes the rest at once emits no further 'drain': an empty write's
+        // callback says when what the socket holds now is written, then look again.
+        socket.write(Buffer.alloc(0), () => this.drained(s));
+      } else if ((s.deflater?.pendingBytes ?? 0) === 0) {
+        // The bytes wait in the encoder's batch, flushed at the end of this turn.
+        setImmediate(() => this.drained(s));
+      }
+      // Otherwise they are in zlib, whose callback looks again.
+      return;
+    }
     s.bufferFull = false;
     this.emitEvent('drain', () => this.onBufferDrain?.(this));
   }

@@ -45,8 +45,12 @@ export class PerMessageInflateSink implements DecoderSink {
     if (options.negotiated) this.negotiate(options.negotiated);
   }
 
+  /**
+   * True while zlib works on a message. Not after a failure: the decoder must
+   * go on reading (and discarding), or the socket would stall mid-close.
+   */
   get paused(): boolean {
-    return this.inflating || this.failed || this.inner.paused === true;
+    return this.inflating || this.inner.paused === true;
   }
 
   set paused(value: boolean) {
@@ -85,9 +89,10 @@ export class PerMessageInflateSink implements DecoderSink {
     let sync = true;
     inflater.inflate(opcode, pieces, (error, payload) => {
       this.inflating = false;
-      if (this.failed) return;
-      if (error) return this.error(error);
-      this.inner.data(opcode, payload, 0, payload.length, true, true, true, false);
+      if (!this.failed) {
+        if (error) this.error(error);
+        else this.inner.data(opcode, payload, 0, payload.length, true, true, true, false);
+      }
       // A synchronous answer (an empty message) is inside the decoder's own call: it goes on by itself.
       if (!sync && !this.paused) this.options.resume();
     });

@@ -93,16 +93,20 @@ describe.runIf(pythonAvailable)('WebSocketClient with perMessageDeflate against 
     });
   });
 
-  it('off by default: no offer, no extension', async () => {
-    const ws = new WebSocketClient(url);
-    const response = await new Promise<{ extensions: string | undefined }>((resolve) => {
-      ws.onWebSocketConnect = (_c, r) => resolve(r);
-      ws.connect();
-    });
-    expect(response.extensions).toBeUndefined();
-    const closed = new Promise((resolve) => (ws.onClose = resolve));
-    ws.close();
-    await closed;
+  it('offered by default (the server decides); perMessageDeflate: false sends no offer', async () => {
+    const extensionsWith = async (options: { perMessageDeflate?: false }): Promise<string | undefined> => {
+      const ws = new WebSocketClient(url, options);
+      const response = await new Promise<{ extensions: string | undefined }>((resolve) => {
+        ws.onWebSocketConnect = (_c, r) => resolve(r);
+        ws.connect();
+      });
+      const closed = new Promise((resolve) => (ws.onClose = resolve));
+      ws.close();
+      await closed;
+      return response.extensions;
+    };
+    expect(await extensionsWith({})).toMatch(/^permessage-deflate/);
+    expect(await extensionsWith({ perMessageDeflate: false })).toBeUndefined();
   });
 
   it('close() waits for a large message still being compressed', async () => {

@@ -3,22 +3,44 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A self-signed certificate for localhost and 127.0.0.1, made with openssl at test time. */
-export function makeCertificate(commonName = 'localhost'): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'wspipe-cert-'));
+/** A self-signed certificate for localhost and 127.0.0.1, made by openssl for one test run. */
+export interface TestCertificate {
+  key: Buffer;
+  cert: Buffer;
+  /** Removes the temporary directory. */
+  remove(): void;
+}
+
+export function createTestCertificate(): TestCertificate {
+  const dir = mkdtempSync(join(tmpdir(), 'wspipe-tls-'));
+  const keyPath = join(dir, 'key.pem');
+  const certPath = join(dir, 'cert.pem');
   try {
     execFileSync(
       'openssl',
       [
-        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-        '-subj', `/CN=${commonName}`,
+        'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+        '-keyout', keyPath, '-out', certPath,
+        '-subj', '/CN=localhost',
         '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+        '-days', '1',
       ],
-      { stdio: 'pipe', timeout: 20_000 },
+      { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 },
     );
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } finally {
+    return {
+      key: readFileSync(keyPath),
+      cert: readFileSync(certPath),
+      remove: () => rmSync(dir, { recursive: true, force: true }),
+    };
+  } catch (error) {
     rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
+}
+
+/** The key and certificate alone, the temporary directory already gone. */
+export function makeCertificate(): { key: Buffer; cert: Buffer } {
+  const { key, cert, remove } = createTestCertificate();
+  remove();
+  return { key, cert };
 }
