@@ -306,6 +306,15 @@ export class PeerConnection {
     setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
+  /** Drops the connection with a TCP RST. */
+  reset(): void {
+    if (this.tcpEndedBy === undefined) {
+      this.tcpEndedBy = 'server';
+      this.tcpEndedAt = this.elapsed();
+    }
+    this.socket.resetAndDestroy();
+  }
+
   destroy(): void {
     if (this.tcpEndedBy === undefined) {
       this.tcpEndedBy = 'server';
