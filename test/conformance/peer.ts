@@ -505,9 +505,16 @@ export class Peer {
     });
   }
 
-  static async start(script: ConnectionScript): Promise<Peer> {
+  /** Listens on 127.0.0.1, on `port` (to restart a server in place) or a free one. */
+  static async start(script: ConnectionScript, port = 0): Promise<Peer> {
     const peer = new Peer(script);
-    await new Promise<void>((resolve) => peer.server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      peer.server.once('error', reject);
+      peer.server.listen(port, '127.0.0.1', () => {
+        peer.server.off('error', reject);
+        resolve();
+      });
+    });
     return peer;
   }
 
