@@ -72,7 +72,7 @@ export interface ConformanceCase {
   /** Options for the client under test. */
   clientOptions?: Record<string, unknown>;
   /** Called once the client is open (e.g. to close first). */
-  onOpen?: (ws: { close(code?: number, reason?: string): void }) => void;
+  onOpen?: (ws: { close(code?: number, reason?: string): void; send(data: string): boolean }) => void;
   expect: Expectation;
   /** Cases that share a lot of memory run one at a time. */
   heavy?: boolean;
@@ -159,6 +159,20 @@ LENGTHS.forEach((n, i) => {
   });
 }
 
+add({
+  id: '1.3.1',
+  description: 'a 5-byte payload with a non-minimal 64-bit length field: accepted',
+  frames: [frame({ opcode: Op.Binary, payload: Buffer.from([1, 2, 3, 4, 5]), lengthForm: 64 })],
+  expect: echo([b(Buffer.from([1, 2, 3, 4, 5]))]),
+});
+add({
+  id: '1.4.1',
+  description: 'the client sends a string with a lone surrogate: the wire carries valid UTF-8 (U+FFFD)',
+  frames: [],
+  onOpen: (ws) => ws.send('\ud800abc'),
+  expect: echo([t('\ufffdabc')]),
+});
+
 // ---------------------------------------------------------------- 2 pings and pongs
 
 {
@@ -230,6 +244,20 @@ LENGTHS.forEach((n, i) => {
   add({ id: '3.5', description: 'binary frame with RSV1+RSV3: fail 1002', frames: [frame({ opcode: Op.Binary, payload: payloadOf(8, 'binary'), rsv: 5 })], expect: fail(1002, ErrorCode.ReservedBits) });
   add({ id: '3.6', description: 'ping with RSV2+RSV3: fail 1002, no pong', frames: [frame({ opcode: Op.Ping, payload: 'p', rsv: 3 })], expect: fail(1002, ErrorCode.ReservedBits) });
   add({ id: '3.7', description: 'close with all RSV bits: fail 1002', frames: [frame({ opcode: Op.Close, payload: Buffer.from([0x03, 0xe8]), rsv: 7 })], expect: fail(1002, ErrorCode.ReservedBits) });
+  add({
+    id: '3.9',
+    description: 'text with RSV1; the server never answers the close nor closes TCP: the client drops it after closeTimeoutMs',
+    frames: [],
+    server: async (conn) => {
+      conn.endOnClientFin = false;
+      conn.onClientClose = 'ignore';
+      await conn.accept();
+      await conn.write(frame({ opcode: Op.Text, payload: 'x', rsv: 4 }));
+      await conn.waitTcpClosed(4000);
+    },
+    clientOptions: { closeTimeoutMs: 500 },
+    expect: fail(1002, ErrorCode.ReservedBits, { clientDropsTcpWithinMs: 2000 }),
+  });
   add({ id: '3.8', description: 'continuation with RSV1 inside a fragmented message: fail 1002', frames: [text('frag', false), frame({ opcode: Op.Cont, payload: 'ment', rsv: 4 })], expect: fail(1002, ErrorCode.ReservedBits) });
 }
 
@@ -493,6 +521,12 @@ LENGTHS.forEach((n, i) => {
     expect: { opened: true, messages: [], pongs: [], clientClose: 'any', errorCode: undefined, onCloseCodes: [1000], onCloseReason: 'gone' },
   });
 
+  add({
+    id: '7.1.11',
+    description: 'close with a 124-byte reason (126-byte payload): fail 1002',
+    frames: [frame({ opcode: Op.Close, payload: Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.alloc(124, 0x61)]) })],
+    expect: fail(1002, ErrorCode.ControlFrameTooLong),
+  });
   [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535].forEach((code, i) => {
     add({ id: `7.2.${i + 1}`, description: `close with invalid code ${code}: fail 1002`, frames: [close(code)], expect: fail(1002, ErrorCode.InvalidCloseCode) });
   });
@@ -564,6 +598,20 @@ LENGTHS.forEach((n, i) => {
     onOpen: (ws) => ws.close(1000),
     expect: echo([], { clientClose: 1000 }),
   });
+  add({
+    id: '7.4.5',
+    description: 'the server closes but never closes TCP: the client drops it after closeTimeoutMs',
+    frames: [],
+    server: async (conn) => {
+      conn.endOnClientFin = false;
+      conn.onClientClose = 'ignore';
+      await conn.accept();
+      await conn.sendClose(1000, 'bye');
+      await conn.waitTcpClosed(4000);
+    },
+    clientOptions: { closeTimeoutMs: 500 },
+    expect: { opened: true, messages: [], pongs: [], clientClose: 1000, errorCode: undefined, onCloseCodes: [1000], clientDropsTcpWithinMs: 2000 },
+  });
 }
 
 // ---------------------------------------------------------------- 9 limits
@@ -577,6 +625,27 @@ for (const kind of ['text', 'binary'] as const) {
     const op = kind === 'text' ? Op.Text : Op.Binary;
     add({ id: `${section}.${i + 1}`, description: `${kind} message of ${n / 1024} KiB in one frame`, frames: [frame({ opcode: op, payload: p })], expect: echo([msg]), heavy: n >= 4 << 20, timeoutMs: 20_000 });
     add({ id: `${section}.${i + 6}`, description: `${kind} message of ${n / 1024} KiB in 4 KiB fragments`, frames: fragments(op, p, 4096), write: 65536, expect: echo([msg]), heavy: n >= 4 << 20, timeoutMs: 20_000 });
+  });
+}
+
+{
+  const limit = 100_000;
+  const exact = payloadOf(limit, 'binary', 11);
+  add({ id: '9.3.1', description: 'a message of exactly maxMessageBytes in 7 fragments: accepted', frames: fragments(Op.Binary, exact, 16_384), clientOptions: { maxMessageBytes: limit }, expect: echo([b(exact)]) });
+  const over = payloadOf(limit + 1, 'binary', 12);
+  add({
+    id: '9.3.2',
+    description: 'one byte over maxMessageBytes, the last fragment crossing it: fail 1009',
+    frames: fragments(Op.Binary, over, 16_384),
+    clientOptions: { maxMessageBytes: limit },
+    expect: fail(1009, ErrorCode.MessageTooBig),
+  });
+  add({
+    id: '9.3.3',
+    description: 'a text message one byte over maxMessageBytes in one frame: fail 1009',
+    frames: [text(payloadOf(limit + 1, 'text'))],
+    clientOptions: { maxMessageBytes: limit },
+    expect: fail(1009, ErrorCode.MessageTooBig),
   });
 }
 
@@ -634,6 +703,36 @@ for (const kind of ['text', 'binary'] as const) {
   add({ id: '0.18', description: '"Connection: keep-alive, Upgrade": accepted', frames: [text('hello')], accept: { connection: 'keep-alive, Upgrade' }, expect: ok });
   add({ id: '0.19', description: 'the 101 delivered one byte at a time: accepted', frames: [text('hello')], accept: { chop: 1 }, expect: ok });
   add({ id: '0.20', description: 'the 101 one byte at a time with the first frame in the same stream', frames: [text('hello')], withHandshake: true, write: 'bytes', expect: ok });
+  add({
+    id: '0.22',
+    description: 'two subprotocols selected at once ("a, b"): rejected',
+    frames: [],
+    clientOptions: { protocols: ['a', 'b'] },
+    accept: { extraHeaders: [['Sec-WebSocket-Protocol', 'a, b']] },
+    expect: reject(ErrorCode.HandshakeProtocol),
+  });
+  add({
+    id: '0.23',
+    description: 'a response head that never ends (64 KiB of headers): rejected, bounded',
+    frames: [],
+    server: async (conn) => {
+      const lines = Array.from({ length: 1024 }, (_, i) => `X-Filler-${i}: ${'a'.repeat(56)}\r\n`).join('');
+      await conn.write(Buffer.from(`HTTP/1.1 101 Switching Protocols\r\n${lines}`, 'latin1'), { chop: 4096 });
+      await conn.waitTcpClosed(3000);
+    },
+    expect: reject(ErrorCode.HandshakeTooLarge),
+  });
+  add({
+    id: '0.24',
+    description: 'a 101, then the server closes TCP at once: onClose 1006',
+    frames: [],
+    server: async (conn) => {
+      await conn.accept();
+      conn.end();
+      await conn.waitTcpClosed(3000);
+    },
+    expect: { opened: true, messages: [], pongs: [], clientClose: 'any', errorCode: ErrorCode.ConnectionLost, onCloseCodes: [1006] },
+  });
   add({
     id: '0.21',
     description: 'extra unknown response headers: accepted',

@@ -80,6 +80,8 @@ export class PeerConnection {
   /** Who ended the TCP connection first. */
   tcpEndedBy: 'client' | 'server' | undefined;
   tcpEndedAt: number | undefined;
+  /** When the socket was fully closed (ms since accepted). */
+  closedAt: number | undefined;
   /** Bytes the client sent before the 101 went out (after its request head). */
   earlyBytes = 0;
   serverCloseSent = false;
@@ -87,6 +89,8 @@ export class PeerConnection {
   onClientClose: OnClientClose = 'echo';
   /** Answer client pings automatically (off to simulate a silent network). */
   autoPong = true;
+  /** Finish the TCP close when the client half-closes (off to play a server that never closes). */
+  endOnClientFin = true;
   readonly closed: Promise<void>;
 
   private readonly socket: Socket;
@@ -106,6 +110,7 @@ export class PeerConnection {
     this.closed = new Promise((resolve) => {
       socket.on('close', () => {
         this.socketClosed = true;
+        this.closedAt = this.elapsed();
         if (this.tcpEndedBy === undefined) {
           this.tcpEndedBy = 'client';
           this.tcpEndedAt = this.elapsed();
@@ -122,7 +127,7 @@ export class PeerConnection {
       }
       this.note('client sent FIN');
       // Half-open is not a WebSocket state: finish the close.
-      socket.end();
+      if (this.endOnClientFin) socket.end();
       this.notify();
     });
     socket.on('error', (error) => this.note(`socket error ${(error as NodeJS.ErrnoException).code ?? error.message}`));
