@@ -94,6 +94,9 @@ export class PeerConnection {
   readonly closed: Promise<void>;
 
   private readonly socket: Socket;
+  /** Frame boundaries of what we send, and our control frames waiting for one. */
+  private readonly outbound = new OutboundFrames();
+  private readonly pendingControl: Buffer[] = [];
   private headBuffer = Buffer.alloc(0);
   private readonly checker: ClientStreamChecker;
   private readonly waiters = new Set<() => void>();
@@ -185,16 +188,32 @@ export class PeerConnection {
     if (this.serverCloseSent) {
       // RFC 6455 7.1.1: the server closes the TCP connection first.
       this.end();
+    } else if (!this.outbound.atBoundary) {
+      // The script stopped inside a frame: no close frame can follow it.
+      this.note('close echo skipped: the server is inside a frame');
+      this.end();
     } else {
       this.serverCloseSent = true;
       const echo = c.code === undefined ? closeFrame() : closeFrame(c.code);
+      this.outbound.feed(echo);
       this.socket.write(echo, () => this.end());
     }
   }
 
   clientPing(payload: Buffer): void {
     this.pings.push(payload);
-    if (this.autoPong && !this.serverCloseSent && !this.socket.destroyed) this.socket.write(pongFrame(payload));
+    if (!this.autoPong || this.serverCloseSent || this.socket.destroyed) return;
+    // Our pong may only go between the script's frames, never inside one.
+    this.pendingControl.push(pongFrame(payload));
+    this.flushControl();
+  }
+
+  private flushControl(): void {
+    if (!this.outbound.atBoundary || this.socket.destroyed || this.socket.writableEnded) return;
+    for (const f of this.pendingControl.splice(0)) {
+      this.outbound.feed(f);
+      this.socket.write(f);
+    }
   }
 
   private notify(): void {
@@ -237,13 +256,19 @@ export class PeerConnection {
     return Promise.race([this.closed.then(() => true), sleep(timeoutMs, false, { ref: false })]);
   }
 
-  /** Writes bytes, whole or chopped, honouring backpressure. Never throws. */
-  async write(bytes: Buffer | Buffer[], options: WriteOptions = {}): Promise<void> {
+  /**
+   * Writes bytes, whole or chopped, honouring backpressure. Never throws.
+   * The first `headBytes` are the HTTP response, not frames.
+   */
+  async write(bytes: Buffer | Buffer[], options: WriteOptions = {}, headBytes = 0): Promise<void> {
     const data = Array.isArray(bytes) ? Buffer.concat(bytes) : bytes;
     const chop = options.chop ?? data.length;
     for (let at = 0; at < data.length; at += chop) {
       if (this.socket.destroyed || this.socket.writableEnded) return;
-      const ok = this.socket.write(data.subarray(at, at + chop));
+      const piece = data.subarray(at, at + chop);
+      const ok = this.socket.write(piece);
+      if (at + piece.length > headBytes) this.outbound.feed(piece.subarray(Math.max(0, headBytes - at)));
+      this.flushControl();
       if (!ok) await this.drained();
       if (at + chop < data.length) {
         if (options.delayMs) await sleep(options.delayMs);
@@ -284,7 +309,7 @@ export class PeerConnection {
     const head = this.responseHead(options);
     this.accepted = true;
     this.note('response sent');
-    await this.write(options.trailing ? [head, options.trailing] : head, options);
+    await this.write(options.trailing ? [head, options.trailing] : head, options, head.length);
   }
 
   /** Sends a close frame (once). */
@@ -478,6 +503,37 @@ class ClientStreamChecker {
           this.conn.violation(`client frame rejected: ${event.error.code} (${event.error.message})`);
           break;
       }
+    }
+  }
+}
+
+/** Follows the frame boundaries of a byte stream the peer writes (server frames, unmasked or not). */
+class OutboundFrames {
+  private readonly head = Buffer.alloc(14);
+  private headFilled = 0;
+  private remaining = 0;
+
+  /** Whether the bytes so far end exactly at a frame boundary. */
+  get atBoundary(): boolean {
+    return this.headFilled === 0 && this.remaining === 0;
+  }
+
+  feed(bytes: Buffer): void {
+    let pos = 0;
+    while (pos < bytes.length) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, bytes.length - pos);
+        this.remaining -= take;
+        pos += take;
+        continue;
+      }
+      this.head[this.headFilled++] = bytes[pos++]!;
+      if (this.headFilled < 2) continue;
+      const len7 = this.head[1]! & 0x7f;
+      const size = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (this.head[1]! & 0x80 ? 4 : 0);
+      if (this.headFilled < size) continue;
+      this.remaining = len7 === 126 ? this.head.readUInt16BE(2) : len7 === 127 ? Number(this.head.readBigUInt64BE(2)) : len7;
+      this.headFilled = 0;
     }
   }
 }

@@ -26,6 +26,12 @@ export interface CaseResult {
 
 const DEFAULT_TIMEOUT_MS = 8000;
 
+/**
+ * Extra client options for every case, to run the suite under another
+ * configuration, e.g. CONFORMANCE_CLIENT_OPTIONS='{"fragments":"list","pingIntervalMs":20}'.
+ */
+const EXTRA_OPTIONS: Record<string, unknown> = process.env.CONFORMANCE_CLIENT_OPTIONS ? JSON.parse(process.env.CONFORMANCE_CLIENT_OPTIONS) : {};
+
 function writeOptions(c: ConformanceCase): WriteOptions {
   if (c.write === 'bytes') return { chop: 1 };
   if (typeof c.write === 'number') return { chop: c.write };
@@ -74,7 +80,7 @@ export async function runCase(c: ConformanceCase, Client: ClientConstructor): Pr
   let ws: ClientUnderTest | undefined;
   const failures: string[] = [];
   try {
-    ws = new Client(peer.url(`/case/${c.id}?q=${c.id}`), { handshakeTimeoutMs: 3000, closeTimeoutMs: 2000, ...(c.clientOptions as object) });
+    ws = new Client(peer.url(`/case/${c.id}?q=${c.id}`), { handshakeTimeoutMs: 3000, closeTimeoutMs: 2000, ...EXTRA_OPTIONS, ...(c.clientOptions as object) });
     const client = ws;
     client.onWebSocketConnect = () => {
       record.opened = true;
