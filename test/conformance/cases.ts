@@ -733,6 +733,12 @@ for (const kind of ['text', 'binary'] as const) {
     },
     expect: { opened: true, messages: [], pongs: [], clientClose: 'any', errorCode: ErrorCode.ConnectionLost, onCloseCodes: [1006] },
   });
+  // RFC 7230 3.2.3/3.2.4: only spaces and tabs surround a field value; CR, LF and NUL never occur in one.
+  add({ id: '0.25', description: 'a bare LF inside the Upgrade value ("Upgrade: \\nwebsocket"): rejected', frames: [], accept: { upgrade: '\nwebsocket' }, expect: reject(ErrorCode.HandshakeMalformed) });
+  add({ id: '0.26', description: 'a NUL after the Upgrade value: rejected', frames: [], accept: { upgrade: 'websocket\u0000' }, expect: reject(ErrorCode.HandshakeMalformed) });
+  add({ id: '0.27', description: 'a no-break space (0xA0) after the Upgrade value is not whitespace: rejected', frames: [], accept: { upgrade: 'websocket\u00a0' }, expect: reject(ErrorCode.HandshakeUpgrade) });
+  add({ id: '0.28', description: 'a vertical tab after the Connection token: rejected', frames: [], accept: { connection: 'Upgrade\u000b' }, expect: reject(ErrorCode.HandshakeConnection) });
+  add({ id: '0.29', description: 'tabs and spaces around values (OWS): accepted', frames: [text('hello')], accept: { upgrade: '\t websocket \t', connection: ' \tkeep-alive ,\tUpgrade\t' }, expect: ok });
   add({
     id: '0.21',
     description: 'extra unknown response headers: accepted',

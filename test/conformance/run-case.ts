@@ -79,8 +79,9 @@ export async function runCase(c: ConformanceCase, Client: ClientConstructor): Pr
   const record: ClientRecord = { opened: false, errors: [], closes: [], thrown: [] };
   let ws: ClientUnderTest | undefined;
   const failures: string[] = [];
+  const path = `/case/${c.id}?q=${c.id}&x=%20y`;
   try {
-    ws = new Client(peer.url(`/case/${c.id}?q=${c.id}`), { handshakeTimeoutMs: 3000, closeTimeoutMs: 2000, ...EXTRA_OPTIONS, ...(c.clientOptions as object) });
+    ws = new Client(peer.url(path), { handshakeTimeoutMs: 3000, closeTimeoutMs: 2000, ...EXTRA_OPTIONS, ...(c.clientOptions as object) });
     const client = ws;
     client.onWebSocketConnect = () => {
       record.opened = true;
@@ -121,7 +122,7 @@ export async function runCase(c: ConformanceCase, Client: ClientConstructor): Pr
     // Let the client report its close (and anything it should not do after it).
     while (record.closes.length === 0 && Date.now() < deadline) await sleep(10);
     await sleep(20);
-    failures.push(...verdict(c.expect, record, conn, started));
+    failures.push(...verdict(c.expect, record, conn, started, { path, host: `127.0.0.1:${peer.port}` }));
   } catch (error) {
     failures.push(`harness: ${(error as Error).stack ?? String(error)}`);
   } finally {
@@ -153,10 +154,21 @@ function sameMessages(a: ReceivedMessage[], b: ReceivedMessage[]): boolean {
 }
 
 /** Every way the run departed from the expectation; empty when the case passed. */
-export function verdict(e: Expectation, r: ClientRecord, conn: PeerConnection | undefined, started: number): string[] {
+export function verdict(
+  e: Expectation,
+  r: ClientRecord,
+  conn: PeerConnection | undefined,
+  started: number,
+  expectedTarget?: { path: string; host: string },
+): string[] {
   const out: string[] = [];
   if (!conn) return ['the client never connected'];
   if (!conn.request) out.push('the client never sent a complete handshake request');
+  // RFC 6455 4.1 items 3-4: the request target is the URL's path and query; Host is host[:port].
+  else if (expectedTarget !== undefined) {
+    if (conn.request.target !== expectedTarget.path) out.push(`request target ${conn.request.target}; expected ${expectedTarget.path}`);
+    if (conn.request.headers['host'] !== expectedTarget.host) out.push(`Host ${conn.request.headers['host']}; expected ${expectedTarget.host}`);
+  }
   for (const v of conn.violations) out.push(`peer: ${v}`);
   for (const t of r.thrown) out.push(`client threw: ${t}`);
   if (r.opened !== e.opened) out.push(e.opened ? 'the client never opened' : 'the client opened despite a bad handshake');
