@@ -285,6 +285,12 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
   if (response.status !== 101) {
     fail(ErrorCode.HandshakeStatus, `server answered ${response.status} ${response.statusText}`.trimEnd() + ', not 101');
   }
+  // RFC 6455 4.2.2: the answer is an HTTP/1.1 101. RFC 7230 2.6: a higher minor version
+  // is read as 1.1; another major version is another syntax; HTTP/1.0 has no Upgrade (RFC 7230 6.7).
+  const [major, minor] = response.httpVersion.split('.').map(Number);
+  if (major !== 1 || minor === undefined || minor < 1) {
+    fail(ErrorCode.HandshakeMalformed, `a 101 answer in HTTP/${response.httpVersion}, not HTTP/1.1`);
+  }
   const upgrade = response.headers['upgrade'];
   if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
     fail(ErrorCode.HandshakeUpgrade, 'response has no "Upgrade: websocket" header');
