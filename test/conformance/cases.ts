@@ -739,6 +739,9 @@ for (const kind of ['text', 'binary'] as const) {
   add({ id: '0.27', description: 'a no-break space (0xA0) after the Upgrade value is not whitespace: rejected', frames: [], accept: { upgrade: 'websocket\u00a0' }, expect: reject(ErrorCode.HandshakeUpgrade) });
   add({ id: '0.28', description: 'a vertical tab after the Connection token: rejected', frames: [], accept: { connection: 'Upgrade\u000b' }, expect: reject(ErrorCode.HandshakeConnection) });
   add({ id: '0.29', description: 'tabs and spaces around values (OWS): accepted', frames: [text('hello')], accept: { upgrade: '\t websocket \t', connection: ' \tkeep-alive ,\tUpgrade\t' }, expect: ok });
+  add({ id: '0.30', description: 'a 101 in HTTP/1.0 (which has no Upgrade): rejected', frames: [], accept: { statusLine: 'HTTP/1.0 101 Switching Protocols' }, expect: reject(ErrorCode.HandshakeMalformed) });
+  add({ id: '0.31', description: 'a 101 in HTTP/9.1 (an unknown major version): rejected', frames: [], accept: { statusLine: 'HTTP/9.1 101 Switching Protocols' }, expect: reject(ErrorCode.HandshakeMalformed) });
+  add({ id: '0.32', description: 'a 101 in HTTP/1.2 (read as 1.1, RFC 7230 2.6): accepted', frames: [text('hello')], accept: { statusLine: 'HTTP/1.2 101 Switching Protocols' }, expect: ok });
   add({
     id: '0.21',
     description: 'extra unknown response headers: accepted',

@@ -37,7 +37,8 @@ export function acceptable(head: string, key: string): { ok: boolean; why: strin
   const lines = head.slice(0, end).split('\r\n');
   // RFC 7230 3.1.2: status-line = HTTP-version SP status-code SP reason-phrase, and
   // "a client SHOULD ignore the reason-phrase content": any reason (even none) is fine.
-  const status = /^HTTP\/1\.1 101(?: .*)?$/.exec(lines[0]!);
+  // RFC 7230 2.6: HTTP/1.x with x >= 1 reads as 1.1; 1.0 has no Upgrade; other majors are other syntaxes.
+  const status = /^HTTP\/1\.[1-9] 101(?: .*)?$/.exec(lines[0]!);
   if (!status) return { ok: false, why: `status line ${JSON.stringify(lines[0])}` };
   const headers = new Map<string, string[]>();
   for (const line of lines.slice(1)) {
