@@ -5,6 +5,9 @@ import { DEFAULT_BACKOFF, type BackoffPolicy, type EndReason } from '../protocol
 import { ErrorCode, UsageError } from '../protocol/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/frame-decoder.js';
 import { validateHeaders } from '../protocol/handshake.js';
+import { parseProxyUrl } from './proxy.js';
+import { isUnixSocketUrl, parseUnixSocketUrl } from './unix-url.js';
+import { normalizeDeflateOptions, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/permessage-deflate.js';
 
 /** What `createConnection` is given. */
 export interface ConnectTarget {
@@ -13,7 +16,7 @@ export interface ConnectTarget {
   /** True for `wss:`: the returned stream must already speak TLS, or be wrapped by the caller. */
   secure: boolean;
   /** The unix socket path for `ws+unix:` URLs. */
-  socketPath?: string;
+  socketPath?: string | undefined;
   /** Aborted when the attempt is abandoned (timeout, close, terminate). */
   signal: AbortSignal;
 }
@@ -58,6 +61,23 @@ export interface WebSocketClientOptions {
   createConnection?: (target: ConnectTarget) => Duplex | Promise<Duplex>;
   /** Aborting it terminates the connection and stops reconnecting. */
   signal?: AbortSignal;
+  /**
+   * Connect through a proxy: `http://[user:pass@]host:port` (HTTP CONNECT),
+   * `socks5://` (the target name resolved here) or `socks5h://` (resolved by
+   * the proxy). `wss:` runs TLS to the target inside the tunnel.
+   */
+  proxy?: string | URL;
+  /** Take the proxy from HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, honouring NO_PROXY. Default false. */
+  proxyFromEnv?: boolean;
+  /** Follow 301/302/303/307/308 answers to the handshake. Default false. */
+  followRedirects?: boolean;
+  /** With `followRedirects`: at most this many in a row. Default 5. */
+  maxRedirects?: number;
+  /**
+   * Offer permessage-deflate compression (RFC 7692): its options, or `false`
+   * not to offer it. Default: offered with default options; the server decides.
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 /** Options with defaults filled in. */
@@ -78,6 +98,11 @@ export interface ResolvedOptions {
   reconnect: (BackoffPolicy & { shouldReconnect?: (reason: EndReason) => boolean }) | undefined;
   createConnection: WebSocketClientOptions['createConnection'];
   signal: AbortSignal | undefined;
+  perMessageDeflate: ResolvedDeflateOptions | undefined;
+  proxy: string | URL | undefined;
+  proxyFromEnv: boolean;
+  followRedirects: boolean;
+  maxRedirects: number;
 }
 
 /** Where to connect, from the URL. */
@@ -90,6 +115,23 @@ export interface ParsedUrl {
   hostHeader: string;
   /** Path and query. */
   path: string;
+  /** For `ws+unix:` URLs: the socket file. */
+  socketPath?: string;
+}
+
+/** The Authorization header that `user:password@` in a URL stands for, if any. */
+export function urlAuthorization(url: URL): string | undefined {
+  if (url.username === '' && url.password === '') return undefined;
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return `Basic ${Buffer.from(credentials).toString('base64')}`;
+}
+
+/** `url` without its credentials, for display. */
+export function redactUrl(url: URL): string {
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return copy.href;
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
@@ -100,13 +142,22 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   return value;
 }
 
-/** Parses and checks a `ws:` or `wss:` URL (RFC 6455 3). */
+/**
+ * Parses and checks a `ws:` or `wss:` URL (RFC 6455 3), or a `ws+unix:` /
+ * `wss+unix:` one. Credentials in the URL become a Basic Authorization
+ * header (see `urlAuthorization`) and are kept out of `url`.
+ */
 export function parseWebSocketUrl(input: string | URL): ParsedUrl {
   let url: URL;
   try {
     url = new URL(String(input));
   } catch (cause) {
-    throw new UsageError(ErrorCode.InvalidUrl, `not a valid URL: ${JSON.stringify(String(input))}`, { cause });
+    // The input is not quoted back: it may carry credentials.
+    throw new UsageError(ErrorCode.InvalidUrl, 'not a valid URL', { cause });
+  }
+  if (isUnixSocketUrl(url)) {
+    const unix = parseUnixSocketUrl(url);
+    return { url, secure: unix.secure, host: 'localhost', port: 0, hostHeader: 'localhost', path: unix.path, socketPath: unix.socketPath };
   }
   if (url.protocol === 'http:') url.protocol = 'ws:';
   else if (url.protocol === 'https:') url.protocol = 'wss:';
@@ -170,5 +221,20 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
     reconnect,
     createConnection: options.createConnection,
     signal: options.signal,
+    // On unless turned off, as in browsers, ws and python-websockets: the server decides.
+    perMessageDeflate:
+      options.perMessageDeflate === false
+        ? undefined
+        : normalizeDeflateOptions(options.perMessageDeflate === true || options.perMessageDeflate === undefined ? {} : options.perMessageDeflate),
+    proxy: checkProxy(options.proxy),
+    proxyFromEnv: options.proxyFromEnv ?? false,
+    followRedirects: options.followRedirects ?? false,
+    maxRedirects: nonNegative('maxRedirects', options.maxRedirects, 5),
   };
+}
+
+function checkProxy(proxy: string | URL | undefined): string | URL | undefined {
+  if (proxy === undefined || proxy === '') return undefined;
+  parseProxyUrl(proxy); // throws a UsageError that does not repeat the URL
+  return proxy;
 }

@@ -14,19 +14,26 @@ import {
   WebSocketError,
   wireCloseCodeFor,
 } from '../protocol/errors.js';
-import type { DecoderEvent } from '../protocol/frame-decoder.js';
+import type { DecoderSink } from '../protocol/frame-decoder.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
 import { Opcode } from '../protocol/opcode.js';
+import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
 import { isValidUtf8 } from '../protocol/utf8-validator.js';
 import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
 import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
 import { HandshakeStream } from '../streams/handshake-stream.js';
+import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
+import { PerMessageInflateSink } from '../streams/permessage-inflate-sink.js';
 import { PingInjector } from '../streams/ping-injector.js';
+import { zlibLimiterFor } from '../streams/zlib-limiter.js';
+import { openProxyTunnel, proxyForUrl } from './proxy.js';
 import {
   defaultServername,
   parseWebSocketUrl,
+  redactUrl,
   resolveOptions,
+  urlAuthorization,
   type ParsedUrl,
   type ResolvedOptions,
   type WebSocketClientOptions,
@@ -73,10 +80,15 @@ interface Session {
   error: WebSocketError | undefined;
   errorReported: boolean;
   ended: boolean;
-  /** Events of a batch not yet delivered because the user paused. */
-  pending: DecoderEvent[] | undefined;
-  pendingIndex: number;
+  /** Where the server redirected this attempt, when it is followed. */
+  redirectTo: ParsedUrl | undefined;
+  /** Receives the decoder's events; its `paused` flag is how pause() stops reading. */
+  sink: DecoderSink | undefined;
   bufferFull: boolean;
+  /** permessage-deflate (RFC 7692), when offered: the offer, then both halves once accepted. */
+  negotiator: PerMessageDeflateNegotiator | undefined;
+  inflateSink: PerMessageInflateSink | undefined;
+  deflater: MessageDeflater | undefined;
 }
 
 /**
@@ -105,8 +117,14 @@ export class WebSocketClient extends EventEmitter {
   /** Fires when they are back under it. */
   onBufferDrain: ((conn: WebSocketClient) => void) | undefined;
 
+  /** The URL given (without credentials); after a redirect the current one is `currentUrl`. */
   readonly url: string;
-  private readonly target: ParsedUrl;
+  private readonly initialTarget: ParsedUrl;
+  /** Where the current attempt goes: the URL given, or where a redirect sent it. */
+  private target: ParsedUrl;
+  private redirects = 0;
+  /** Set once a redirect leaves the original host: Authorization and Cookie are no longer sent. */
+  private crossedHosts = false;
   private readonly options: ResolvedOptions;
   private state: ReadyState = 'idle';
   private session: Session | undefined;
@@ -116,6 +134,7 @@ export class WebSocketClient extends EventEmitter {
   private userClosed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
+  private readonly listFragments: boolean;
   private lastResponse: HandshakeResponse | undefined;
   private readonly onAbort = (): void => {
     this.cancelReconnect();
@@ -124,9 +143,11 @@ export class WebSocketClient extends EventEmitter {
 
   constructor(url: string | URL, options: WebSocketClientOptions = {}) {
     super();
-    this.target = parseWebSocketUrl(url);
-    this.url = this.target.url.href;
+    this.initialTarget = parseWebSocketUrl(url);
+    this.target = this.initialTarget;
+    this.url = redactUrl(this.target.url);
     this.options = resolveOptions(options);
+    this.listFragments = this.options.fragments === 'list';
     // Building a request now checks headers, protocols and origin at construction.
     createHandshakeRequest(this.requestOptions());
     this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -151,6 +172,7 @@ export class WebSocketClient extends EventEmitter {
   get bufferedAmount(): number {
     const s = this.session;
     let bytes = this.queuedBytes;
+    if (s?.deflater) bytes += s.deflater.pendingBytes;
     if (s?.encoder) bytes += s.encoder.bufferedBytes;
     if (s?.socket) bytes += s.socket.writableLength;
     return bytes;
@@ -280,36 +302,62 @@ export class WebSocketClient extends EventEmitter {
     this.reconnectTimer = undefined;
   }
 
-  /** Stops reading from the socket; the server is slowed by TCP flow control. */
+  /**
+   * Stops delivering messages and reading from the socket (the server is then
+   * slowed by TCP flow control). Takes effect after the current message.
+   */
   pause(): void {
-    if (this.paused) return;
     this.paused = true;
-    this.session?.decoder?.pause();
+    if (this.session?.sink) this.session.sink.paused = true;
   }
 
-  /** Resumes reading. */
+  /** Resumes reading, starting with what arrived before the pause. */
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
     const s = this.session;
-    if (s?.pending) this.deliver(s, s.pending, s.pendingIndex);
-    if (!this.paused) s?.decoder?.resume();
+    if (s?.sink) {
+      s.sink.paused = false;
+      s.decoder?.resumeSink();
+    }
   }
 
   // ---------------------------------------------------------------------------
   // The connection attempt.
 
+  /** The URL of the current attempt (differs from `url` after a redirect), without credentials. */
+  get currentUrl(): string {
+    return redactUrl(this.target.url);
+  }
+
   private requestOptions() {
+    const headers: Record<string, string | string[]> = { ...this.options.headers };
+    const names = Object.keys(headers);
+    const has = (name: string): boolean => names.some((n) => n.toLowerCase() === name);
+    const authorization = urlAuthorization(this.target.url);
+    if (authorization !== undefined && !has('authorization')) headers['Authorization'] = authorization;
+    if (this.crossedHosts) {
+      // Credentials were meant for the first host, not for wherever a redirect points.
+      for (const name of Object.keys(headers)) {
+        const lower = name.toLowerCase();
+        if (lower === 'authorization' || lower === 'cookie') delete headers[name];
+      }
+    }
     return {
       host: this.target.hostHeader,
       path: this.target.path,
-      headers: this.options.headers,
+      headers,
       protocols: this.options.protocols,
       origin: this.options.origin,
     };
   }
 
-  private startSession(): void {
+  private startSession(redirected = false): void {
+    if (!redirected) {
+      this.target = this.initialTarget;
+      this.redirects = 0;
+      this.crossedHosts = false;
+    }
     const s: Session = {
       socket: undefined,
       abort: new AbortController(),
@@ -330,9 +378,12 @@ export class WebSocketClient extends EventEmitter {
       error: undefined,
       errorReported: false,
       ended: false,
-      pending: undefined,
-      pendingIndex: 0,
+      sink: undefined,
+      redirectTo: undefined,
       bufferFull: false,
+      negotiator: undefined,
+      inflateSink: undefined,
+      deflater: undefined,
     };
     this.session = s;
     this.state = 'connecting';
@@ -366,19 +417,32 @@ export class WebSocketClient extends EventEmitter {
   }
 
   private openSocket(s: Session): Duplex | Promise<Duplex> {
-    const { host, port, secure } = this.target;
+    const { host, port, secure, socketPath } = this.target;
+    const tlsOptions = (): tls.ConnectionOptions => ({
+      ...this.options.tls,
+      servername: this.options.tls?.servername ?? defaultServername(host),
+      ALPNProtocols: ['http/1.1'],
+    });
     if (this.options.createConnection) {
-      return this.options.createConnection({ host, port, secure, signal: s.abort.signal });
+      return this.options.createConnection({ host, port, secure, socketPath, signal: s.abort.signal });
+    }
+    if (socketPath !== undefined) {
+      s.readyEvent = secure ? 'secureConnect' : 'connect';
+      return secure ? tls.connect({ ...tlsOptions(), path: socketPath }) : net.connect({ path: socketPath });
+    }
+    const proxy = this.options.proxy ?? (this.options.proxyFromEnv ? proxyForUrl(this.target.url) : undefined);
+    if (proxy !== undefined) {
+      const timeoutMs = this.options.handshakeTimeoutMs > 0 ? this.options.handshakeTimeoutMs : undefined;
+      return openProxyTunnel({ proxy, host, port, signal: s.abort.signal, timeoutMs }).then((tunnel) => {
+        if (!secure) return tunnel;
+        // TLS to the target inside the tunnel: SNI and the certificate check are the target's, not the proxy's.
+        s.readyEvent = 'secureConnect';
+        return tls.connect({ ...tlsOptions(), socket: tunnel });
+      });
     }
     if (secure) {
       s.readyEvent = 'secureConnect';
-      return tls.connect({
-        ...this.options.tls,
-        host,
-        port,
-        servername: this.options.tls?.servername ?? defaultServername(host),
-        ALPNProtocols: ['http/1.1'],
-      });
+      return tls.connect({ ...tlsOptions(), host, port });
     }
     s.readyEvent = 'connect';
     return net.connect({ host, port });
@@ -425,29 +489,66 @@ export class WebSocketClient extends EventEmitter {
     if (s.ended || s.connected) return;
     const socket = s.socket!;
     s.connected = true;
-    const request = createHandshakeRequest(this.requestOptions());
-    const handshake = new HandshakeStream({ key: request.key, protocols: request.protocols });
+    const pmd = this.options.perMessageDeflate;
+    s.negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
+    const request = createHandshakeRequest({ ...this.requestOptions(), extensions: s.negotiator?.offer() });
+    const handshake = new HandshakeStream({
+      key: request.key,
+      protocols: request.protocols,
+      extensions: s.negotiator ? [s.negotiator] : [],
+    });
+    s.sink = this.createSink(s);
+    let sink: DecoderSink = s.sink;
+    if (pmd) {
+      // Compressed messages are inflated in front of the sink; pause() and resume() still use s.sink.
+      s.inflateSink = new PerMessageInflateSink(s.sink, {
+        maxMessageBytes: this.options.maxMessageBytes,
+        limiter: zlibLimiterFor(pmd),
+        resume: () => s.decoder?.resumeSink(),
+      });
+      sink = s.inflateSink;
+    }
     const decoder = new FrameDecoderStream({
       role: 'client',
       maxMessageBytes: this.options.maxMessageBytes,
-      batch: true,
+      perMessageCompression: pmd !== undefined,
+      sink,
     });
     const encoder = new FrameEncoderStream({ role: 'client', highWaterMarkBytes: this.options.highWaterMarkBytes });
     s.handshake = handshake;
     s.decoder = decoder;
     s.encoder = encoder;
     handshake.on('response', (response: HandshakeResponse) => this.opened(s, response));
-    handshake.on('error', (error) => this.fail(s, asWebSocketError(error)));
-    decoder.on('data', (events: DecoderEvent[]) => this.deliver(s, events, 0));
+    handshake.on('error', (error) => this.handshakeFailed(s, error));
     decoder.on('error', (error) => this.fail(s, asWebSocketError(error)));
     encoder.on('error', (error) => this.fail(s, asWebSocketError(error)));
     socket.on('drain', () => this.drained(s));
     socket.pipe(handshake).pipe(decoder);
     encoder.pipe(socket);
-    if (this.paused) decoder.pause();
     this.emitEvent('connect', () => this.onConnect?.(this));
     if (s.ended) return;
     socket.write(request.bytes);
+  }
+
+  /** A refused handshake: follow a redirect when allowed, else fail. */
+  private handshakeFailed(s: Session, error: unknown): void {
+    const status = error instanceof HandshakeError ? error.status : undefined;
+    const location = error instanceof HandshakeError ? error.headers?.['location'] : undefined;
+    if (!this.options.followRedirects || status === undefined || !REDIRECT_STATUSES.has(status) || location === undefined) {
+      return this.fail(s, asWebSocketError(error));
+    }
+    const refuse = (why: string, cause?: unknown): void =>
+      this.fail(s, new HandshakeError(ErrorCode.HandshakeRedirect, why, { status, headers: (error as HandshakeError).headers, cause }));
+    if (this.redirects >= this.options.maxRedirects) return refuse(`more than ${this.options.maxRedirects} redirects`);
+    let next: ParsedUrl;
+    try {
+      next = parseWebSocketUrl(new URL(location, this.target.url));
+    } catch (cause) {
+      return refuse(`the server redirected to an invalid or unsupported location (${status})`, cause);
+    }
+    if (this.target.secure && !next.secure) return refuse('refusing a redirect from wss: to ws: (it would drop TLS)');
+    s.redirectTo = next;
+    this.destroySession(s);
   }
 
   private opened(s: Session, response: HandshakeResponse): void {
@@ -457,6 +558,21 @@ export class WebSocketClient extends EventEmitter {
     s.openedAt = Date.now();
     this.lastResponse = response;
     this.state = 'open';
+    const negotiated = s.negotiator?.negotiated;
+    // Declined (undefined): the sink then refuses RSV1 with 1002.
+    s.inflateSink?.negotiate(negotiated);
+    if (negotiated) {
+      const pmd = this.options.perMessageDeflate!;
+      s.deflater = new MessageDeflater({
+        negotiated,
+        thresholdBytes: pmd.thresholdBytes,
+        level: pmd.level,
+        memLevel: pmd.memLevel,
+        limiter: zlibLimiterFor(pmd),
+        // send() lets the caller reuse its buffer at once; compression is asynchronous.
+        copyPayloads: true,
+      });
+    }
     if (this.options.pingIntervalMs > 0) {
       const pinger = new PingInjector({ pingIntervalMs: this.options.pingIntervalMs, pongTimeoutMs: this.options.pongTimeoutMs });
       s.pinger = pinger;
@@ -472,15 +588,31 @@ export class WebSocketClient extends EventEmitter {
   }
 
   private sendFrame(s: Session, opcode: number, payload: Buffer | string): boolean {
-    const below = s.encoder!.enqueue({ opcode, payload });
+    let below: boolean;
+    if (s.deflater) {
+      // In order: a message still in zlib holds back those sent after it.
+      s.deflater.frame({ opcode, payload }, (error, frame) => {
+        if (s.ended) return;
+        if (error) return this.fail(s, new WebSocketError(ErrorCode.SendFailed, `compression failed: ${error.message}`, { cause: error }));
+        s.encoder!.enqueue(frame);
+        // The bytes may have left zlib without the socket ever filling up: no 'drain' would follow.
+        if (s.bufferFull) queueMicrotask(() => this.drained(s));
+      });
+      below = s.deflater.pendingBytes + s.encoder!.bufferedBytes < this.options.highWaterMarkBytes;
+    } else {
+      below = s.encoder!.enqueue({ opcode, payload });
+    }
     const ok = below && (s.socket?.writableLength ?? 0) < this.options.highWaterMarkBytes;
     if (!ok && !s.bufferFull) {
       s.bufferFull = true;
       this.emitEvent('bufferFull', () => this.onBufferFull?.(this));
+      // The batch may be flushed without the socket ever needing a drain: look again then.
+      setImmediate(() => this.drained(s));
     }
     return ok;
   }
 
+  /** Emits 'drain' once the buffered bytes are back under the mark; the socket's 'drain' calls it again. */
   private drained(s: Session): void {
     if (!s.bufferFull || s.ended) return;
     if (this.bufferedAmount >= this.options.highWaterMarkBytes) return;
@@ -488,48 +620,45 @@ export class WebSocketClient extends EventEmitter {
     this.emitEvent('drain', () => this.onBufferDrain?.(this));
   }
 
-  /** Delivers decoded events in order, stopping where the user pauses. */
-  private deliver(s: Session, events: DecoderEvent[], from: number): void {
-    s.pending = undefined;
-    for (let i = from; i < events.length; i++) {
-      if (s.ended) return;
-      if (this.paused) {
-        s.pending = events;
-        s.pendingIndex = i;
-        return;
-      }
-      const event = events[i]!;
-      switch (event.type) {
-        case 'data': {
-          const message = s.assembler.add(event.opcode, event.payload, event.messageStart, event.messageEnd);
-          if (message) this.message(message.opcode, message.data);
-          break;
+  /** The decoder's events, handled as they are decoded (no event objects on the fast path). */
+  private createSink(s: Session): DecoderSink {
+    return {
+      paused: this.paused,
+      data: (opcode, chunk, start, end, messageStart, messageEnd) => {
+        if (s.ended) return;
+        if (messageStart && messageEnd) {
+          // The whole message is in one read: a string straight from the chunk, or a view of it.
+          if (opcode === Opcode.Text) this.message(chunk.toString('utf8', start, end), false);
+          else if (this.listFragments) this.message([chunk.subarray(start, end)], true);
+          else this.message(chunk.subarray(start, end), true);
+          return;
         }
-        case 'ping':
+        const message = s.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd);
+        if (message === undefined) return;
+        if (message.opcode === Opcode.Binary) this.message(message.data, true);
+        else this.message((Array.isArray(message.data) ? Buffer.concat(message.data) : message.data).toString('utf8'), false);
+      },
+      control: (opcode, payload) => {
+        if (s.ended) return;
+        if (opcode === Opcode.Ping) {
           // RFC 6455 5.5.2: answer with a pong carrying the same payload, unless we already sent a close.
-          if (!s.closeSent) s.encoder!.enqueue({ opcode: Opcode.Pong, payload: event.payload });
-          this.emit('ping', event.payload);
-          break;
-        case 'pong':
+          if (!s.closeSent) s.encoder!.enqueue({ opcode: Opcode.Pong, payload });
+          this.emit('ping', payload);
+        } else {
           s.pinger?.pongReceived();
-          this.emit('pong', event.payload);
-          break;
-        case 'close':
-          this.closeReceived(s, event.code, event.reason);
-          break;
-        case 'error':
-          this.fail(s, event.error);
-          break;
-      }
-    }
+          this.emit('pong', payload);
+        }
+      },
+      close: (code, reason) => {
+        if (!s.ended) this.closeReceived(s, code, reason);
+      },
+      error: (error) => this.fail(s, error),
+    };
   }
 
-  private message(opcode: number, data: Buffer | Buffer[]): void {
-    const isBinary = opcode === Opcode.Binary;
-    let value: string | Buffer | Buffer[];
-    if (isBinary) value = data;
-    else value = (Array.isArray(data) ? Buffer.concat(data) : data).toString('utf8');
-    this.emitEvent('message', () => this.onMessage?.(this, value, isBinary), value, isBinary);
+  private message(data: string | Buffer | Buffer[], isBinary: boolean): void {
+    this.onMessage?.(this, data, isBinary);
+    this.emit('message', data, isBinary);
   }
 
   private closeReceived(s: Session, code: number | undefined, reason: string): void {
@@ -541,7 +670,15 @@ export class WebSocketClient extends EventEmitter {
     }
     // Both close frames are exchanged: end our side of TCP and wait for the server's
     // FIN (RFC 6455 7.1.1: the server closes first), bounded by the close timer.
-    s.encoder!.end();
+    this.endOutbound(s);
+  }
+
+  /** Ends the outgoing side once every frame given so far (some may be in zlib) is encoded. */
+  private endOutbound(s: Session): void {
+    if (!s.deflater) return void s.encoder!.end();
+    s.deflater.flush(() => {
+      if (!s.ended) s.encoder!.end();
+    });
   }
 
   /** Sends a close frame (once) and starts the close timer. */
@@ -550,8 +687,18 @@ export class WebSocketClient extends EventEmitter {
     s.closeSent = true;
     s.pinger?.unpipe();
     s.pinger?.destroy();
-    s.encoder.enqueue({ opcode: Opcode.Close, payload });
-    s.encoder.flushBatch();
+    const encoder = s.encoder;
+    if (s.deflater) {
+      // Behind any message still being compressed: what was sent before close() goes first.
+      s.deflater.frame({ opcode: Opcode.Close, payload }, (error, frame) => {
+        if (s.ended || error) return;
+        encoder.enqueue(frame);
+        encoder.flushBatch();
+      });
+    } else {
+      encoder.enqueue({ opcode: Opcode.Close, payload });
+      encoder.flushBatch();
+    }
     s.closeTimer = setTimeout(() => {
       if (!s.closeReceived) {
         this.fail(s, new ConnectionError(ErrorCode.CloseTimeout, `the server did not complete the closing handshake within ${this.options.closeTimeoutMs} ms`));
@@ -581,7 +728,7 @@ export class WebSocketClient extends EventEmitter {
       s.failCode = wireCode;
       this.state = 'closing';
       this.sendClose(s, encodeClosePayload(wireCode));
-      s.encoder!.end();
+      this.endOutbound(s);
       return;
     }
     if (s.closeSent && wireCode !== undefined && s.socket) {
@@ -609,11 +756,23 @@ export class WebSocketClient extends EventEmitter {
     s.pinger?.destroy();
     s.handshake?.destroy();
     s.decoder?.destroy();
+    s.inflateSink?.destroy();
+    s.deflater?.close();
     s.encoder?.destroy();
     s.socket?.destroy();
     s.assembler.reset();
-    s.pending = undefined;
     if (this.session === s) this.session = undefined;
+    if (s.redirectTo && !this.userClosed) {
+      // Not an ending: the same connection attempt goes on at the new location.
+      const from = this.target;
+      this.redirects++;
+      if (s.redirectTo.url.host !== from.url.host) this.crossedHosts = true;
+      this.target = s.redirectTo;
+      s.abort.abort();
+      this.emit('redirect', { from: redactUrl(from.url), to: redactUrl(s.redirectTo.url) });
+      if (this.session === undefined) this.startSession(true);
+      return;
+    }
     this.state = 'closed';
 
     let code: number = CloseCode.AbnormalClosure;
@@ -701,6 +860,8 @@ function toPayload(data: SendData): Buffer | string {
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   throw new UsageError(ErrorCode.InvalidOption, 'send() takes a string, a Buffer, an ArrayBuffer or a typed array');
 }
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 const TLS_ERROR = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH)/;
 

@@ -48,3 +48,18 @@ export {
   type EndReason,
 } from './backoff.js';
 export { HandshakeRequestParser, createHandshakeResponse, type HandshakeRequestHead } from './handshake-server.js';
+export {
+  buildOffer,
+  normalizeDeflateOptions,
+  deflateWindowBits,
+  PerMessageDeflateNegotiator,
+  PERMESSAGE_DEFLATE,
+  DEFLATE_TRAILER,
+  DEFAULT_DEFLATE_THRESHOLD_BYTES,
+  DEFAULT_MAX_CONCURRENT_ZLIB,
+  INFLATE_WINDOW_BITS,
+  type PerMessageDeflateOptions,
+  type ResolvedDeflateOptions,
+  type NegotiatedDeflate,
+  type WindowBits,
+} from './permessage-deflate.js';

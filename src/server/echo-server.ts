@@ -28,10 +28,18 @@ export interface EchoServer {
  * demos and tests on loopback; not a production server.
  */
 export function startEchoServer(
-  options: { port?: number; host?: string; onConnection?: (conn: EchoConnection) => void } = {},
+  options: {
+    port?: number;
+    host?: string;
+    /** Listen on a unix domain socket instead of TCP. */
+    path?: string;
+    /** Wrap accepted sockets (e.g. in TLS) before the handshake; defaults to plain TCP. */
+    createServer?: (onSocket: (socket: net.Socket) => void) => net.Server;
+    onConnection?: (conn: EchoConnection) => void;
+  } = {},
 ): Promise<EchoServer> {
   const connections = new Set<EchoConnection>();
-  const server = net.createServer((socket) => {
+  const onSocket = (socket: net.Socket): void => {
     const parser = new HandshakeRequestParser();
     socket.on('error', () => socket.destroy());
     const onData = (chunk: Buffer): void => {
@@ -55,14 +63,16 @@ export function startEchoServer(
       serve(socket, parsed.request, parsed.leftover, connections, options.onConnection);
     };
     socket.on('data', onData);
-  });
+  };
+  const server = options.createServer ? options.createServer(onSocket) : net.createServer(onSocket);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
+    const listening = (): void => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
       resolve({
         port,
-        url: `ws://127.0.0.1:${port}`,
+        url: options.path !== undefined ? `ws+unix://${options.path}` : `ws://127.0.0.1:${port}`,
         connections,
         close: () =>
           new Promise<void>((done) => {
@@ -70,7 +80,9 @@ export function startEchoServer(
             server.close(() => done());
           }),
       });
-    });
+    };
+    if (options.path !== undefined) server.listen(options.path, listening);
+    else server.listen(options.port ?? 0, options.host ?? '127.0.0.1', listening);
   });
 }
 
