@@ -140,7 +140,8 @@ async function fuzzOne(seed: number): Promise<string[]> {
   const errors: string[] = [];
   const closes: number[] = [];
   let opened = false;
-  const ws = new WebSocketClient(peer.url('/hs'), { handshakeTimeoutMs: 1500, closeTimeoutMs: 1000 });
+  // No extension offered: any Sec-WebSocket-Extensions in the answer is one not offered.
+  const ws = new WebSocketClient(peer.url('/hs'), { handshakeTimeoutMs: 1500, closeTimeoutMs: 1000, perMessageDeflate: false });
   ws.onWebSocketConnect = () => (opened = true);
   ws.onMessage = (_c, data) => ws.send(data as string);
   ws.onError = (_c, code) => errors.push(code);
