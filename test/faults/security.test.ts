@@ -158,12 +158,23 @@ describe('header injection', () => {
 });
 
 describe('credentials never appear in errors', () => {
-  const SECRETS = ['SECRET-BEARER-1234', 'SECRET-COOKIE-5678', 'SECRET-PASSWORD-90'];
+  const SECRETS = [
+    'SECRET-BEARER-1234',
+    'SECRET-COOKIE-5678',
+    'SECRET-PASSWORD-90',
+    // The URL's credentials as they may travel (Basic), and the proxy's.
+    Buffer.from('user:SECRET-PASSWORD-90').toString('base64'),
+    'SECRET-PROXY-4242',
+    Buffer.from('puser:SECRET-PROXY-4242').toString('base64'),
+  ];
   const options = { headers: { Authorization: `Bearer ${SECRETS[0]}`, Cookie: `sid=${SECRETS[1]}` }, handshakeTimeoutMs: 300 };
   const userinfo = `user:${SECRETS[2]}@`;
 
   function leaks(error: unknown): string[] {
-    const texts = [String(error), inspect(error, { depth: 5, showHidden: true }), JSON.stringify(error) ?? '', (error as Error).stack ?? ''];
+    const texts = [String(error), inspect(error, { depth: 10, showHidden: true }), JSON.stringify(error) ?? '', (error as Error).stack ?? ''];
+    for (let cause = (error as Error)?.cause; cause !== undefined && cause !== null; cause = (cause as Error).cause) {
+      texts.push(String(cause), inspect(cause, { depth: 10, showHidden: true }), (cause as Error).stack ?? '');
+    }
     return SECRETS.filter((s) => texts.some((t) => t.includes(s)));
   }
 
@@ -203,6 +214,34 @@ describe('credentials never appear in errors', () => {
     // The password in the URL is not put in the request line or Host header either.
     const request = peer.connections[0]!.request!;
     expect(request.raw.split('\r\n').filter((l) => !/^(authorization|cookie):/i.test(l)).join('\n')).not.toContain(SECRETS[2]);
+  });
+
+  it.each([
+    ['407 from the proxy', 'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\n\r\n'],
+    ['502 from the proxy', 'HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n'],
+    ['the proxy hangs up', ''],
+  ])('an HTTP proxy with credentials (%s): no secret in any error', async (_name, answer) => {
+    const { createServer } = await import('node:net');
+    const requests: string[] = [];
+    const proxy = createServer((socket) => {
+      socket.once('data', (d) => {
+        requests.push(d.toString('latin1'));
+        if (answer) socket.end(answer);
+        else socket.destroy();
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as { port: number }).port;
+    const r = record(`ws://${userinfo}127.0.0.1:9/target`, { ...options, proxy: `http://puser:${SECRETS[4]}@127.0.0.1:${port}` });
+    clients.push(r);
+    r.ws.connect();
+    expect(await r.waitCloses(1, 3000)).toBe(true);
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    expect(requests[0]).toMatch(/^CONNECT /);
+    expect(r.errors.length).toBeGreaterThan(0);
+    for (const e of r.errors) expect(leaks(e.error), `${e.code}: ${e.message}`).toEqual([]);
+    expect(leaks(r.ws.url)).toEqual([]);
   });
 
   it('connection refused: no secret in the error', async () => {
