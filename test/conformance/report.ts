@@ -2,7 +2,10 @@
 import { SECTIONS } from './cases.js';
 import type { CaseResult } from './run-case.js';
 
-/** A table per section: counts, then one line per failed case with its first reasons. */
+/**
+ * A table per section: counts, then one line per failed case with its first
+ * reasons (CONFORMANCE_VERBOSE=1 lists every case).
+ */
 export function formatReport(results: readonly CaseResult[]): string {
   const order = ['0', '1', '2', '3', '4', '5', '6', '7', '9'];
   const lines: string[] = [];
@@ -22,6 +25,10 @@ export function formatReport(results: readonly CaseResult[]): string {
   }
   lines.push('-'.repeat(62));
   lines.push(`${pad('total', 34)}${pad(String(total), 7)}${pad(String(passed), 6)}${pad(String(total - passed), 6)}${passed === total ? 'PASS' : 'FAIL'}`);
+  if (process.env.CONFORMANCE_VERBOSE) {
+    lines.push('', 'every case:');
+    for (const r of results) lines.push(`  ${r.failures.length === 0 ? 'pass' : 'FAIL'}  ${pad(r.id, 8)}${pad(`${r.ms} ms`, 9)}${r.description}`);
+  }
   const failed = results.filter((r) => r.failures.length > 0);
   if (failed.length > 0) {
     lines.push('', 'failed cases:');
