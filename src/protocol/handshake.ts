@@ -189,7 +189,14 @@ function parseHead(head: string): HandshakeResponse {
         status: Number(match[2]),
       });
     }
-    const value = line.slice(colon + 1).trim();
+    const value = trimOws(line.slice(colon + 1));
+    // RFC 7230 3.2: a field value holds no CR, LF or NUL. A bare CR or LF inside a
+    // line is not taken for a line ending (RFC 7230 3.5 leaves that to the recipient).
+    if (/[\r\n\0]/.test(value)) {
+      throw new HandshakeError(ErrorCode.HandshakeMalformed, `header ${name} in the response has a CR, LF or NUL in its value`, {
+        status: Number(match[2]),
+      });
+    }
     rawHeaders.push(name, value);
     const lower = name.toLowerCase();
     headers[lower] = lower in headers ? `${headers[lower]}, ${value}` : value;
@@ -203,6 +210,15 @@ function parseHead(head: string): HandshakeResponse {
     protocol: headers['sec-websocket-protocol'],
     extensions: headers['sec-websocket-extensions'],
   };
+}
+
+/**
+ * Strips optional whitespace (RFC 7230 3.2.3: OWS is spaces and tabs).
+ * `String.prototype.trim` would also strip CR, LF, vertical tab and no-break
+ * space (0xA0 in latin1), accepting values such as `websocket\xa0`.
+ */
+function trimOws(value: string): string {
+  return value.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 /** One extension in a Sec-WebSocket-Extensions header (RFC 6455 9.1). */
@@ -269,12 +285,18 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
   if (response.status !== 101) {
     fail(ErrorCode.HandshakeStatus, `server answered ${response.status} ${response.statusText}`.trimEnd() + ', not 101');
   }
+  // RFC 6455 4.2.2: the answer is an HTTP/1.1 101. RFC 7230 2.6: a higher minor version
+  // is read as 1.1; another major version is another syntax; HTTP/1.0 has no Upgrade (RFC 7230 6.7).
+  const [major, minor] = response.httpVersion.split('.').map(Number);
+  if (major !== 1 || minor === undefined || minor < 1) {
+    fail(ErrorCode.HandshakeMalformed, `a 101 answer in HTTP/${response.httpVersion}, not HTTP/1.1`);
+  }
   const upgrade = response.headers['upgrade'];
   if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
     fail(ErrorCode.HandshakeUpgrade, 'response has no "Upgrade: websocket" header');
   }
   const connection = response.headers['connection'];
-  if (connection === undefined || !connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade')) {
+  if (connection === undefined || !connection.split(',').some((t) => trimOws(t).toLowerCase() === 'upgrade')) {
     fail(ErrorCode.HandshakeConnection, 'response has no Connection header with the "upgrade" token');
   }
   const accept = response.headers['sec-websocket-accept'];
