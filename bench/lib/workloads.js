@@ -38,7 +38,7 @@ export const WORKLOADS = [
 /** Timings per mode; `quick` keeps the whole run under a minute. */
 export const MODES = {
   full: { rounds: 5, warmupMs: 300, durationMs: 1000, idleConnections: 500, childTimeoutMs: 60_000 },
-  quick: { rounds: 1, warmupMs: 50, durationMs: 150, idleConnections: 50, childTimeoutMs: 20_000 },
+  quick: { rounds: 1, warmupMs: 100, durationMs: 200, idleConnections: 200, childTimeoutMs: 20_000 },
 };
 
 /** Above this many queued bytes a sender waits (wspipe's default highWaterMarkBytes). */
