@@ -27,7 +27,7 @@ export const DEFAULT_BACKOFF: BackoffPolicy = {
 };
 
 /**
- * The delay before attempt number `attempt` (0 for the first retry), or
+ * The delay before retry number `attempt + 1` (`attempt` 0 for the first), or
  * undefined when the policy gives up. `random` returns a number in [0, 1).
  */
 export function backoffDelayMs(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number | undefined {
@@ -36,9 +36,13 @@ export function backoffDelayMs(policy: BackoffPolicy, attempt: number, random: (
   return policy.jitter === 'full' ? Math.floor(random() * cap) : cap;
 }
 
-/** The attempt number after a connection that was open for `openForMs` ended. */
+/**
+ * The number of the next attempt (1 for the first retry), after a connection
+ * that was open for `openForMs` (undefined: it never opened) ended. A
+ * connection that stayed up for `resetAfterMs` starts the count again.
+ */
 export function nextAttempt(policy: BackoffPolicy, attempt: number, openForMs: number | undefined): number {
-  if (openForMs !== undefined && openForMs >= policy.resetAfterMs) return 0;
+  if (openForMs !== undefined && openForMs >= policy.resetAfterMs) return 1;
   return attempt + 1;
 }
 

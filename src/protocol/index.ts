@@ -47,3 +47,4 @@ export {
   type BackoffPolicy,
   type EndReason,
 } from './backoff.js';
+export { HandshakeRequestParser, createHandshakeResponse, type HandshakeRequestHead } from './handshake-server.js';

@@ -1,0 +1,33 @@
+// The public surface: the client, the stages to compose, and the protocol core.
+export { WebSocketClient, type ReadyState, type SendData, type SendOptions } from './client/websocket-client.js';
+export type { WebSocketClientOptions, ReconnectOptions, ConnectTarget } from './client/options.js';
+export {
+  HandshakeStream,
+  FrameDecoderStream,
+  MessageStream,
+  FrameEncoderStream,
+  PingInjector,
+  type HandshakeStreamOptions,
+  type FrameDecoderStreamOptions,
+  type FrameEncoderStreamOptions,
+  type PingInjectorOptions,
+  type MessageEvent,
+} from './streams/index.js';
+export {
+  CloseCode,
+  isValidCloseCode,
+  Opcode,
+  ErrorCode,
+  WebSocketError,
+  ProtocolError,
+  HandshakeError,
+  ConnectionError,
+  UsageError,
+  FrameDecoder,
+  FrameEncoder,
+  MessageAssembler,
+  type DecoderEvent,
+  type FrameSpec,
+  type HandshakeResponse,
+  type Role,
+} from './protocol/index.js';

@@ -1,0 +1,128 @@
+import * as net from 'node:net';
+import { encodeClosePayload } from '../protocol/close.js';
+import type { DecoderEvent } from '../protocol/frame-decoder.js';
+import { createHandshakeResponse, HandshakeRequestParser, type HandshakeRequestHead } from '../protocol/handshake-server.js';
+import { MessageAssembler } from '../protocol/message-assembler.js';
+import { Opcode } from '../protocol/opcode.js';
+import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
+import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
+
+/** A connection accepted by `startEchoServer`. */
+export interface EchoConnection {
+  request: HandshakeRequestHead;
+  socket: net.Socket;
+  /** Sends a close frame and ends the connection. */
+  close(code?: number, reason?: string): void;
+}
+
+export interface EchoServer {
+  port: number;
+  url: string;
+  connections: Set<EchoConnection>;
+  close(): Promise<void>;
+}
+
+/**
+ * A small WebSocket echo server built from wspipe's own stages in the server
+ * role (it unmasks what clients send and never masks what it sends). For
+ * demos and tests on loopback; not a production server.
+ */
+export function startEchoServer(
+  options: { port?: number; host?: string; onConnection?: (conn: EchoConnection) => void } = {},
+): Promise<EchoServer> {
+  const connections = new Set<EchoConnection>();
+  const server = net.createServer((socket) => {
+    const parser = new HandshakeRequestParser();
+    socket.on('error', () => socket.destroy());
+    const onData = (chunk: Buffer): void => {
+      let parsed;
+      try {
+        parsed = parser.push(chunk);
+      } catch {
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      if (!parsed) return;
+      socket.off('data', onData);
+      let head: Buffer;
+      try {
+        head = createHandshakeResponse(parsed.request);
+      } catch {
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      socket.write(head);
+      serve(socket, parsed.request, parsed.leftover, connections, options.onConnection);
+    };
+    socket.on('data', onData);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      resolve({
+        port,
+        url: `ws://127.0.0.1:${port}`,
+        connections,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const conn of connections) conn.socket.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+function serve(
+  socket: net.Socket,
+  request: HandshakeRequestHead,
+  leftover: Buffer,
+  connections: Set<EchoConnection>,
+  onConnection: ((conn: EchoConnection) => void) | undefined,
+): void {
+  const decoder = new FrameDecoderStream({ role: 'server', batch: true });
+  const encoder = new FrameEncoderStream({ role: 'server' });
+  const assembler = new MessageAssembler();
+  let closeSent = false;
+  const sendClose = (payload: Buffer): void => {
+    if (closeSent) return;
+    closeSent = true;
+    encoder.enqueue({ opcode: Opcode.Close, payload });
+    encoder.end();
+  };
+  const conn: EchoConnection = { request, socket, close: (code = 1000, reason = '') => sendClose(encodeClosePayload(code, reason)) };
+  connections.add(conn);
+  socket.on('close', () => {
+    connections.delete(conn);
+    decoder.destroy();
+    encoder.destroy();
+  });
+  encoder.pipe(socket);
+  decoder.on('data', (events: DecoderEvent[]) => {
+    for (const event of events) {
+      switch (event.type) {
+        case 'data': {
+          const message = assembler.add(event.opcode, event.payload, event.messageStart, event.messageEnd);
+          if (message && !closeSent) encoder.enqueue({ opcode: message.opcode, payload: message.data as Buffer });
+          break;
+        }
+        case 'ping':
+          if (!closeSent) encoder.enqueue({ opcode: Opcode.Pong, payload: event.payload });
+          break;
+        case 'close':
+          // RFC 6455 5.5.1: echo the code; then the server closes TCP first (7.1.1).
+          sendClose(event.code === undefined ? Buffer.alloc(0) : encodeClosePayload(event.code));
+          break;
+        case 'error':
+          sendClose(encodeClosePayload(event.error.closeCode));
+          break;
+        case 'pong':
+          break;
+      }
+    }
+  });
+  socket.pipe(decoder);
+  if (leftover.length > 0) decoder.write(leftover);
+  onConnection?.(conn);
+}
