@@ -58,6 +58,12 @@ function peersFor(workload, names) {
   return names.length === 0 ? all : all.filter((p) => names.includes(p.name));
 }
 
+function checkPeerNames(names) {
+  const known = [...CLIENT_PEERS, ...MASK_PEERS].map((p) => p.name);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length) throw new Error(`--peers: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
+}
+
 async function startLoadServer() {
   const server = fork(path.join(BENCH_DIR, 'load-server.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
   const [msg] = await once(server, 'message');
@@ -174,6 +180,7 @@ function markdown(report) {
     for (const [name, e] of Object.entries(w.peers)) {
       if (e.skipped) notes.set(name, `${name}: skipped, ${e.skipped}`);
       for (const err of e.errors ?? []) notes.set(`${w.id}/${name}`, `${w.id} / ${name}: ${err.split('\n')[0]}`);
+      if (e.notes?.length) notes.set(`${w.id}/${name}/notes`, `${w.id} / ${name}: ${e.notes[0]}`);
     }
   }
   if (notes.size) {
@@ -195,7 +202,9 @@ async function main() {
   const modeName = args.quick ? 'quick' : 'full';
   const mode = MODES[modeName];
   const rounds = args.rounds ?? mode.rounds;
-  const workloads = selectWorkloads(args.only);
+  checkPeerNames(args.peers);
+  const workloads = selectWorkloads(args.only).filter((w) => peersFor(w, args.peers).length > 0);
+  if (workloads.length === 0) throw new Error('no workload has any of the chosen --peers');
   const ws = loadWs();
   if (!ws) console.error('note: ws is not installed; its rows are skipped (see bench/README.md)');
   if (args.profile) mkdirSync(PROFILE_DIR, { recursive: true });
@@ -213,7 +222,7 @@ async function main() {
         // Rotate the order each round, so no peer always runs first or last.
         const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
         for (const peer of order) {
-          const entry = (entries.get(w.id)[peer.name] ??= { samples: [], extra: [], errors: [] });
+          const entry = (entries.get(w.id)[peer.name] ??= { samples: [], extra: [], errors: [], notes: [] });
           if (skippedPeers.has(peer.name)) {
             entry.skipped = skippedPeers.get(peer.name);
             continue;
@@ -236,6 +245,7 @@ async function main() {
           } else {
             entry.samples.push(result.value);
             if (result.extra) entry.extra.push(result.extra);
+            for (const note of result.notes ?? []) entry.notes.push(note);
             line = fmt(result.value, w.unit) + (w.unit === 'µs' || w.unit === 'KiB' ? '' : ` ${w.unit}`);
           }
           console.error(`[${round}/${rounds}] ${w.id} ${peer.name}: ${line}`);

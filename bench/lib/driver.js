@@ -5,7 +5,8 @@
 //
 // A peer adapter is
 //   { name, load(): Promise<{version?}>  (throw PeerUnavailable to skip),
-//     open(url, onMessage, {needData}): Promise<Conn> }
+//     open(url, onMessage, {needData}): Promise<Conn>,
+//     notes?(): string[]   anything odd the adapter saw, for the report }
 // and a Conn is
 //   { send(data, isBinary): boolean   false: wait before sending more,
 //     pace(lastSendOk): Promise       one event-loop turn, or until writable,
@@ -225,7 +226,8 @@ export async function runPeer(peer) {
     if (!workload || !MEASURE[workload.kind]) throw new Error(`unknown workload ${job.workload}`);
     const info = await peer.load();
     const result = await MEASURE[workload.kind](peer, workload, `ws://127.0.0.1:${job.port}`, job);
-    report({ ok: true, ...result, version: info?.version });
+    const notes = peer.notes?.() ?? [];
+    report({ ok: true, ...result, version: info?.version, ...(notes.length ? { notes } : {}) });
   } catch (err) {
     if (err instanceof PeerUnavailable) report({ skipped: err.message });
     else report({ error: err?.stack ?? String(err) });

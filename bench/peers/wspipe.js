@@ -1,9 +1,10 @@
 // wspipe's WebSocketClient, from the build (dist/), through its documented
 // callbacks (notes/client-contract.md).
-import { once } from 'node:events';
 import { runPeer, immediate, PeerUnavailable } from '../lib/driver.js';
+import { SEND_HIGH_WATER_BYTES } from '../lib/workloads.js';
 
 let WebSocketClient;
+let missedDrains = 0;
 const BINARY = { binary: true };
 const TEXT = { binary: false };
 
@@ -30,8 +31,19 @@ function open(url, onMessage) {
         send(data, isBinary) {
           return ws.send(data, isBinary ? BINARY : TEXT);
         },
-        pace(ok) {
-          return ok ? immediate() : once(ws, 'drain');
+        async pace(ok) {
+          if (ok) return immediate();
+          // send() said wait for 'drain'. Should 'drain' not come, the buffer
+          // is watched as for the other peers, and the miss is reported.
+          let drained = false;
+          const onDrain = () => {
+            drained = true;
+          };
+          ws.once('drain', onDrain);
+          do await immediate();
+          while (!drained && ws.bufferedAmount >= SEND_HIGH_WATER_BYTES);
+          ws.off('drain', onDrain);
+          if (!drained) missedDrains++;
         },
         close() {
           return new Promise((done) => {
@@ -48,4 +60,8 @@ function open(url, onMessage) {
   });
 }
 
-await runPeer({ name: 'wspipe', load, open });
+function notes() {
+  return missedDrains ? [`'drain' never came after send() returned false (${missedDrains} times); the runner watched bufferedAmount instead`] : [];
+}
+
+await runPeer({ name: 'wspipe', load, open, notes });
