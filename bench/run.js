@@ -11,8 +11,10 @@
 // --profile   run the children with --cpu-prof into bench/results/profiles/
 //             (summarize with: node bench/profile-top.js <file.cpuprofile>)
 //
-// Writes bench/results/latest.json and bench/results/latest.md; exits 1 if a
-// measurement failed (a peer that is not installed is skipped, not failed).
+// Writes bench/results/latest.json and latest.md (a run narrowed by --only,
+// --peers or --profile writes partial.json and partial.md instead, so that it
+// never overwrites the last whole table); exits 1 if a measurement failed (a
+// peer that is not installed is skipped, not failed).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -283,11 +285,12 @@ async function main() {
     }),
   };
   const md = markdown(report);
+  const stem = args.only.length || args.peers.length || args.profile ? 'partial' : 'latest';
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(path.join(RESULTS_DIR, 'latest.md'), md);
+  writeFileSync(path.join(RESULTS_DIR, `${stem}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(path.join(RESULTS_DIR, `${stem}.md`), md);
   console.log(md);
-  console.error(`${report.seconds.toFixed(0)} s; wrote bench/results/latest.json and latest.md${failures ? `; ${failures} measurement(s) failed` : ''}`);
+  console.error(`${report.seconds.toFixed(0)} s; wrote bench/results/${stem}.json and ${stem}.md${failures ? `; ${failures} measurement(s) failed` : ''}`);
   return failures ? 1 : 0;
 }
 
