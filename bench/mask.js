@@ -71,6 +71,7 @@ async function measure(impl, bytes, warmupMs, durationMs) {
 const maskWorkloads = WORKLOADS.filter((w) => w.kind === 'mask');
 
 if (process.argv[2]) {
+  if (process.send) process.on('disconnect', () => process.exit(0));
   const job = JSON.parse(process.argv[2]);
   const workload = maskWorkloads.find((w) => w.id === job.workload);
   let message;

@@ -11,9 +11,9 @@
 // --profile   run the children with --cpu-prof into bench/results/profiles/
 //             (summarize with: node bench/profile-top.js <file.cpuprofile>)
 //
-// Writes bench/results/latest.json and latest.md (a run narrowed by --only,
-// --peers or --profile writes partial.json and partial.md instead, so that it
-// never overwrites the last whole table); exits 1 if a measurement failed (a
+// Writes bench/results/latest.json and latest.md (a --quick run, or one
+// narrowed by --only, --peers or --profile, writes partial.json and partial.md
+// instead, so that it never overwrites the last whole table); exits 1 if a measurement failed (a
 // peer that is not installed is skipped, not failed).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -285,7 +285,7 @@ async function main() {
     }),
   };
   const md = markdown(report);
-  const stem = args.only.length || args.peers.length || args.profile ? 'partial' : 'latest';
+  const stem = args.quick || args.only.length || args.peers.length || args.profile ? 'partial' : 'latest';
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(path.join(RESULTS_DIR, `${stem}.json`), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(path.join(RESULTS_DIR, `${stem}.md`), md);

@@ -220,6 +220,8 @@ function report(message) {
 
 /** The entry point of every peer file (see the top of this file). */
 export async function runPeer(peer) {
+  // Started by run.js: end with it.
+  if (process.send) process.on('disconnect', () => process.exit(0));
   const job = JSON.parse(process.argv[2] ?? '{}');
   const workload = WORKLOADS.find((w) => w.id === job.workload);
   try {
