@@ -14,7 +14,7 @@ import {
   WebSocketError,
   wireCloseCodeFor,
 } from '../protocol/errors.js';
-import type { DecoderEvent } from '../protocol/frame-decoder.js';
+import type { DecoderSink } from '../protocol/frame-decoder.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
 import { Opcode } from '../protocol/opcode.js';
@@ -73,9 +73,8 @@ interface Session {
   error: WebSocketError | undefined;
   errorReported: boolean;
   ended: boolean;
-  /** Events of a batch not yet delivered because the user paused. */
-  pending: DecoderEvent[] | undefined;
-  pendingIndex: number;
+  /** Receives the decoder's events; its `paused` flag is how pause() stops reading. */
+  sink: DecoderSink | undefined;
   bufferFull: boolean;
 }
 
@@ -116,6 +115,7 @@ export class WebSocketClient extends EventEmitter {
   private userClosed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
+  private readonly listFragments: boolean;
   private lastResponse: HandshakeResponse | undefined;
   private readonly onAbort = (): void => {
     this.cancelReconnect();
@@ -127,6 +127,7 @@ export class WebSocketClient extends EventEmitter {
     this.target = parseWebSocketUrl(url);
     this.url = this.target.url.href;
     this.options = resolveOptions(options);
+    this.listFragments = this.options.fragments === 'list';
     // Building a request now checks headers, protocols and origin at construction.
     createHandshakeRequest(this.requestOptions());
     this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -280,20 +281,24 @@ export class WebSocketClient extends EventEmitter {
     this.reconnectTimer = undefined;
   }
 
-  /** Stops reading from the socket; the server is slowed by TCP flow control. */
+  /**
+   * Stops delivering messages and reading from the socket (the server is then
+   * slowed by TCP flow control). Takes effect after the current message.
+   */
   pause(): void {
-    if (this.paused) return;
     this.paused = true;
-    this.session?.decoder?.pause();
+    if (this.session?.sink) this.session.sink.paused = true;
   }
 
-  /** Resumes reading. */
+  /** Resumes reading, starting with what arrived before the pause. */
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
     const s = this.session;
-    if (s?.pending) this.deliver(s, s.pending, s.pendingIndex);
-    if (!this.paused) s?.decoder?.resume();
+    if (s?.sink) {
+      s.sink.paused = false;
+      s.decoder?.resumeSink();
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -330,8 +335,7 @@ export class WebSocketClient extends EventEmitter {
       error: undefined,
       errorReported: false,
       ended: false,
-      pending: undefined,
-      pendingIndex: 0,
+      sink: undefined,
       bufferFull: false,
     };
     this.session = s;
@@ -427,24 +431,19 @@ export class WebSocketClient extends EventEmitter {
     s.connected = true;
     const request = createHandshakeRequest(this.requestOptions());
     const handshake = new HandshakeStream({ key: request.key, protocols: request.protocols });
-    const decoder = new FrameDecoderStream({
-      role: 'client',
-      maxMessageBytes: this.options.maxMessageBytes,
-      batch: true,
-    });
+    s.sink = this.createSink(s);
+    const decoder = new FrameDecoderStream({ role: 'client', maxMessageBytes: this.options.maxMessageBytes, sink: s.sink });
     const encoder = new FrameEncoderStream({ role: 'client', highWaterMarkBytes: this.options.highWaterMarkBytes });
     s.handshake = handshake;
     s.decoder = decoder;
     s.encoder = encoder;
     handshake.on('response', (response: HandshakeResponse) => this.opened(s, response));
     handshake.on('error', (error) => this.fail(s, asWebSocketError(error)));
-    decoder.on('data', (events: DecoderEvent[]) => this.deliver(s, events, 0));
     decoder.on('error', (error) => this.fail(s, asWebSocketError(error)));
     encoder.on('error', (error) => this.fail(s, asWebSocketError(error)));
     socket.on('drain', () => this.drained(s));
     socket.pipe(handshake).pipe(decoder);
     encoder.pipe(socket);
-    if (this.paused) decoder.pause();
     this.emitEvent('connect', () => this.onConnect?.(this));
     if (s.ended) return;
     socket.write(request.bytes);
@@ -488,48 +487,45 @@ export class WebSocketClient extends EventEmitter {
     this.emitEvent('drain', () => this.onBufferDrain?.(this));
   }
 
-  /** Delivers decoded events in order, stopping where the user pauses. */
-  private deliver(s: Session, events: DecoderEvent[], from: number): void {
-    s.pending = undefined;
-    for (let i = from; i < events.length; i++) {
-      if (s.ended) return;
-      if (this.paused) {
-        s.pending = events;
-        s.pendingIndex = i;
-        return;
-      }
-      const event = events[i]!;
-      switch (event.type) {
-        case 'data': {
-          const message = s.assembler.add(event.opcode, event.payload, event.messageStart, event.messageEnd);
-          if (message) this.message(message.opcode, message.data);
-          break;
+  /** The decoder's events, handled as they are decoded (no event objects on the fast path). */
+  private createSink(s: Session): DecoderSink {
+    return {
+      paused: this.paused,
+      data: (opcode, chunk, start, end, messageStart, messageEnd) => {
+        if (s.ended) return;
+        if (messageStart && messageEnd) {
+          // The whole message is in one read: a string straight from the chunk, or a view of it.
+          if (opcode === Opcode.Text) this.message(chunk.toString('utf8', start, end), false);
+          else if (this.listFragments) this.message([chunk.subarray(start, end)], true);
+          else this.message(chunk.subarray(start, end), true);
+          return;
         }
-        case 'ping':
+        const message = s.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd);
+        if (message === undefined) return;
+        if (message.opcode === Opcode.Binary) this.message(message.data, true);
+        else this.message((Array.isArray(message.data) ? Buffer.concat(message.data) : message.data).toString('utf8'), false);
+      },
+      control: (opcode, payload) => {
+        if (s.ended) return;
+        if (opcode === Opcode.Ping) {
           // RFC 6455 5.5.2: answer with a pong carrying the same payload, unless we already sent a close.
-          if (!s.closeSent) s.encoder!.enqueue({ opcode: Opcode.Pong, payload: event.payload });
-          this.emit('ping', event.payload);
-          break;
-        case 'pong':
+          if (!s.closeSent) s.encoder!.enqueue({ opcode: Opcode.Pong, payload });
+          this.emit('ping', payload);
+        } else {
           s.pinger?.pongReceived();
-          this.emit('pong', event.payload);
-          break;
-        case 'close':
-          this.closeReceived(s, event.code, event.reason);
-          break;
-        case 'error':
-          this.fail(s, event.error);
-          break;
-      }
-    }
+          this.emit('pong', payload);
+        }
+      },
+      close: (code, reason) => {
+        if (!s.ended) this.closeReceived(s, code, reason);
+      },
+      error: (error) => this.fail(s, error),
+    };
   }
 
-  private message(opcode: number, data: Buffer | Buffer[]): void {
-    const isBinary = opcode === Opcode.Binary;
-    let value: string | Buffer | Buffer[];
-    if (isBinary) value = data;
-    else value = (Array.isArray(data) ? Buffer.concat(data) : data).toString('utf8');
-    this.emitEvent('message', () => this.onMessage?.(this, value, isBinary), value, isBinary);
+  private message(data: string | Buffer | Buffer[], isBinary: boolean): void {
+    this.onMessage?.(this, data, isBinary);
+    this.emit('message', data, isBinary);
   }
 
   private closeReceived(s: Session, code: number | undefined, reason: string): void {
@@ -612,7 +608,6 @@ export class WebSocketClient extends EventEmitter {
     s.encoder?.destroy();
     s.socket?.destroy();
     s.assembler.reset();
-    s.pending = undefined;
     if (this.session === s) this.session = undefined;
     this.state = 'closed';
 

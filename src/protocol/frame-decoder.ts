@@ -44,11 +44,17 @@ export type DecoderEvent =
   | { type: 'close'; code: number | undefined; reason: string; payload: Buffer }
   | { type: 'error'; error: ProtocolError };
 
-/** The receiving side of `FrameDecoder.decode`: called synchronously, in order. */
+/**
+ * The receiving side of `FrameDecoder.decode`: called synchronously, in
+ * order. Data arrives as a range of the input chunk, so a consumer that turns
+ * it into a string needs no intermediate view.
+ */
 export interface DecoderSink {
   data(
     opcode: number,
-    payload: Buffer,
+    chunk: Buffer,
+    start: number,
+    end: number,
     messageStart: boolean,
     messageEnd: boolean,
     frameEnd: boolean,
@@ -57,6 +63,8 @@ export interface DecoderSink {
   control(opcode: number, payload: Buffer): void;
   close(code: number | undefined, reason: string, payload: Buffer): void;
   error(error: ProtocolError): void;
+  /** Set by the sink to stop `decode()` after the current event; it returns where it stopped. */
+  paused?: boolean;
 }
 
 /** What the decoder is waiting for. */
@@ -131,8 +139,8 @@ export class FrameDecoder {
   push(chunk: Buffer): DecoderEvent[] {
     const events: DecoderEvent[] = [];
     this.decode(chunk, {
-      data: (opcode, payload, messageStart, messageEnd, frameEnd, compressed) =>
-        events.push({ type: 'data', opcode, payload, messageStart, messageEnd, frameEnd, compressed }),
+      data: (opcode, buffer, start, end, messageStart, messageEnd, frameEnd, compressed) =>
+        events.push({ type: 'data', opcode, payload: buffer.subarray(start, end), messageStart, messageEnd, frameEnd, compressed }),
       control: (opcode, payload) => events.push({ type: opcode === Opcode.Ping ? 'ping' : 'pong', payload }),
       close: (code, reason, payload) => events.push({ type: 'close', code, reason, payload }),
       error: (error) => events.push({ type: 'error', error }),
@@ -140,11 +148,16 @@ export class FrameDecoder {
     return events;
   }
 
-  /** Decodes `chunk`, calling `sink` for each event, without allocating event objects. */
-  decode(chunk: Buffer, sink: DecoderSink): void {
-    let pos = 0;
+  /**
+   * Decodes `chunk` from `from`, calling `sink` for each event, without
+   * allocating event objects. Returns the offset it stopped at: the chunk's
+   * length, or earlier when the sink set `paused` (call again from there).
+   */
+  decode(chunk: Buffer, sink: DecoderSink, from = 0): number {
+    let pos = from;
     const end = chunk.length;
     while (pos < end) {
+      if (sink.paused) return pos;
       switch (this.state) {
         case State.Header: {
           let b0: number;
@@ -155,13 +168,16 @@ export class FrameDecoder {
             pos += 2;
           } else {
             pos = this.fill(chunk, pos, 2);
-            if (this.scratchFilled < 2) return;
+            if (this.scratchFilled < 2) return end;
             b0 = this.scratch[0]!;
             b1 = this.scratch[1]!;
             this.scratchFilled = 0;
           }
           const error = this.readHeader(b0, b1);
-          if (error) return this.fail(error, sink);
+          if (error) {
+            this.fail(error, sink);
+            return end;
+          }
           if ((this.state as State) === State.Payload) this.payloadStart(sink);
           break;
         }
@@ -171,12 +187,15 @@ export class FrameDecoder {
             pos += 2;
           } else {
             pos = this.fill(chunk, pos, 2);
-            if (this.scratchFilled < 2) return;
+            if (this.scratchFilled < 2) return end;
             this.payloadLength = this.scratch.readUInt16BE(0);
             this.scratchFilled = 0;
           }
           const error = this.lengthKnown();
-          if (error) return this.fail(error, sink);
+          if (error) {
+            this.fail(error, sink);
+            return end;
+          }
           if ((this.state as State) === State.Payload) this.payloadStart(sink);
           break;
         }
@@ -189,25 +208,27 @@ export class FrameDecoder {
             pos += 8;
           } else {
             pos = this.fill(chunk, pos, 8);
-            if (this.scratchFilled < 8) return;
+            if (this.scratchFilled < 8) return end;
             high = this.scratch.readUInt32BE(0);
             low = this.scratch.readUInt32BE(4);
             this.scratchFilled = 0;
           }
           // RFC 6455 5.2: "the most significant bit MUST be 0".
           if (high >= 0x80000000) {
-            return this.fail(new ProtocolError(ErrorCode.InvalidLength, '64-bit payload length has its top bit set'), sink);
+            this.fail(new ProtocolError(ErrorCode.InvalidLength, '64-bit payload length has its top bit set'), sink);
+            return end;
           }
           // Beyond 2^53 - 1 no JavaScript number holds the length; no limit allows it either.
           if (high > 0x1fffff) {
-            return this.fail(
-              new ProtocolError(ErrorCode.MessageTooBig, 'payload length above 2^53 - 1', CloseCode.MessageTooBig),
-              sink,
-            );
+            this.fail(new ProtocolError(ErrorCode.MessageTooBig, 'payload length above 2^53 - 1', CloseCode.MessageTooBig), sink);
+            return end;
           }
           this.payloadLength = high * 0x100000000 + low;
           const error = this.lengthKnown();
-          if (error) return this.fail(error, sink);
+          if (error) {
+            this.fail(error, sink);
+            return end;
+          }
           if ((this.state as State) === State.Payload) this.payloadStart(sink);
           break;
         }
@@ -217,7 +238,7 @@ export class FrameDecoder {
             pos += 4;
           } else {
             pos = this.fill(chunk, pos, 4);
-            if (this.scratchFilled < 4) return;
+            if (this.scratchFilled < 4) return end;
             this.scratch.copy(this.maskKey, 0, 0, 4);
             this.scratchFilled = 0;
           }
@@ -226,23 +247,23 @@ export class FrameDecoder {
           break;
         }
         case State.Payload: {
-          const take = Math.min(this.remaining, end - pos);
-          const view = chunk.subarray(pos, pos + take);
-          pos += take;
-          this.remaining -= take;
-          if (this.masked) this.keyOffset = maskInPlace(view, 0, take, this.maskKey, this.keyOffset);
+          const start = pos;
+          pos += Math.min(this.remaining, end - pos);
+          this.remaining -= pos - start;
+          if (this.masked) this.keyOffset = maskInPlace(chunk, start, pos, this.maskKey, this.keyOffset);
           if (isControlOpcode(this.opcode)) {
-            this.controlBytes(view, sink);
+            this.controlBytes(chunk, start, pos, sink);
           } else {
-            this.dataBytes(view, sink);
+            this.dataBytes(chunk, start, pos, sink);
           }
           break;
         }
         case State.Closed:
         case State.Failed:
-          return;
+          return end;
       }
     }
+    return end;
   }
 
   /** Copies header bytes into the scratch buffer until it holds `want`. */
@@ -335,18 +356,18 @@ export class FrameDecoder {
       this.controlFilled = 0;
       if (this.payloadLength === 0) this.controlDone(EMPTY, sink);
     } else if (this.payloadLength === 0) {
-      this.dataBytes(EMPTY, sink);
+      this.dataBytes(EMPTY, 0, 0, sink);
     }
   }
 
-  private dataBytes(view: Buffer, sink: DecoderSink): void {
+  private dataBytes(chunk: Buffer, start: number, end: number, sink: DecoderSink): void {
     const frameEnd = this.remaining === 0;
     const messageEnd = frameEnd && this.fin;
     const messageStart = !this.messageStarted;
     this.messageStarted = true;
     const opcode = this.messageOpcode;
     if (opcode === Opcode.Text && this.validateUtf8 && !this.messageCompressed) {
-      if (!this.utf8.write(view) || (messageEnd && !this.utf8.end())) {
+      if (!this.utf8.write(chunk, start, end) || (messageEnd && !this.utf8.end())) {
         this.utf8.reset();
         return this.fail(
           new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData),
@@ -357,18 +378,18 @@ export class FrameDecoder {
     const compressed = this.messageCompressed;
     if (frameEnd) this.state = State.Header;
     if (messageEnd) this.messageOpcode = 0;
-    sink.data(opcode, view, messageStart, messageEnd, frameEnd, compressed);
+    sink.data(opcode, chunk, start, end, messageStart, messageEnd, frameEnd, compressed);
   }
 
-  private controlBytes(view: Buffer, sink: DecoderSink): void {
+  private controlBytes(chunk: Buffer, start: number, end: number, sink: DecoderSink): void {
     if (this.remaining === 0 && this.controlFilled === 0) {
       // The whole control payload is in this chunk: a view, no copy.
-      this.controlDone(view, sink);
+      this.controlDone(chunk.subarray(start, end), sink);
       return;
     }
     if (this.control === undefined) this.control = Buffer.allocUnsafe(this.payloadLength);
-    view.copy(this.control, this.controlFilled);
-    this.controlFilled += view.length;
+    chunk.copy(this.control, this.controlFilled, start, end);
+    this.controlFilled += end - start;
     if (this.remaining === 0) this.controlDone(this.control, sink);
   }
 

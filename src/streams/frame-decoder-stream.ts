@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { FrameDecoder, type DecoderEvent, type FrameDecoderOptions } from '../protocol/frame-decoder.js';
+import { FrameDecoder, type DecoderEvent, type DecoderSink, type FrameDecoderOptions } from '../protocol/frame-decoder.js';
 
 export interface FrameDecoderStreamOptions extends FrameDecoderOptions {
   /**
@@ -7,6 +7,14 @@ export interface FrameDecoderStreamOptions extends FrameDecoderOptions {
    * Small messages then cost one stream operation per socket read, not per message.
    */
   batch?: boolean;
+  /**
+   * Hand events straight to this sink instead of pushing them: no event
+   * objects and no views for the sink to throw away. The stage then produces
+   * no output; backpressure still works: while `sink.paused` is true the
+   * stage stops mid-chunk and holds its write callback, so the socket above
+   * it is paused too. Call `resumeSink()` after clearing `paused`.
+   */
+  sink?: DecoderSink;
 }
 
 /**
@@ -21,22 +29,55 @@ export interface FrameDecoderStreamOptions extends FrameDecoderOptions {
 export class FrameDecoderStream extends Transform {
   readonly decoder: FrameDecoder;
   private readonly batch: boolean;
+  private readonly sink: DecoderSink | undefined;
   private ended = false;
+  /** A chunk the sink paused in the middle of, with its callback. */
+  private held: { chunk: Buffer; offset: number; callback: TransformCallback } | undefined;
 
   constructor(options: FrameDecoderStreamOptions) {
     super({ readableObjectMode: true, readableHighWaterMark: options.batch ? 4 : 64 });
     this.decoder = new FrameDecoder(options);
     this.batch = options.batch ?? false;
+    this.sink = options.sink;
+    // With a sink nothing is pushed but the end: flow so that 'end' is seen.
+    if (this.sink) this.resume();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.ended) return callback();
+    if (this.sink) return this.feedSink(chunk, 0, callback);
     const events = this.decoder.push(chunk);
     if (events.length > 0) {
       if (this.batch) this.push(events);
       else for (const event of events) this.push(event);
     }
     if (this.decoder.finished) this.finish(events);
+    callback();
+  }
+
+  /** Continues decoding after the sink cleared `paused`. */
+  resumeSink(): void {
+    const held = this.held;
+    if (held === undefined || this.destroyed) return;
+    this.held = undefined;
+    this.feedSink(held.chunk, held.offset, held.callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.held = undefined;
+    callback(error);
+  }
+
+  private feedSink(chunk: Buffer, offset: number, callback: TransformCallback): void {
+    const stopped = this.decoder.decode(chunk, this.sink!, offset);
+    if (stopped < chunk.length && !this.decoder.finished) {
+      this.held = { chunk, offset: stopped, callback };
+      return;
+    }
+    if (this.decoder.finished && !this.ended) {
+      this.ended = true;
+      this.push(null);
+    }
     callback();
   }
 
