@@ -1,0 +1,237 @@
+// Runs one measurement inside a peer's child process. run.js starts
+// `node <peer file> '<job json>'`; the peer file hands its adapter to
+// runPeer(), which measures the workload once and reports over IPC:
+//   {ok: true, value, extra}  |  {skipped: reason}  |  {error: message}
+//
+// A peer adapter is
+//   { name, load(): Promise<{version?}>  (throw PeerUnavailable to skip),
+//     open(url, onMessage, {needData}): Promise<Conn>,
+//     notes?(): string[]   anything odd the adapter saw, for the report }
+// and a Conn is
+//   { send(data, isBinary): boolean   false: wait before sending more,
+//     pace(lastSendOk): Promise       one event-loop turn, or until writable,
+//     close(): Promise                clean close, resolves when closed,
+//     terminate() }
+// onMessage(data) gets a string (text), a Buffer/ArrayBuffer/Buffer[] (binary),
+// or, from the raw peer when no data is needed, the message length.
+import { setTimeout as sleep, setImmediate as immediate } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+import { WORKLOADS } from './workloads.js';
+
+export { immediate };
+
+/** Thrown by an adapter's load() when its library is not there. */
+export class PeerUnavailable extends Error {}
+
+const now = () => performance.now();
+
+function sizeOf(data) {
+  if (typeof data === 'number') return data;
+  if (typeof data === 'string') return Buffer.byteLength(data);
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
+  return data.byteLength;
+}
+
+function makePayload(spec) {
+  if (spec.text !== undefined) return { data: spec.text, isBinary: false, bytes: Buffer.byteLength(spec.text) };
+  const data = Buffer.allocUnsafe(spec.binaryBytes);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 0xff;
+  return { data, isBinary: true, bytes: data.length };
+}
+
+function checkSize(workload, data) {
+  if (data === undefined) throw new Error(`${workload.id}: no message received`);
+  const got = sizeOf(data);
+  if (got !== workload.expectBytes) throw new Error(`${workload.id}: message of ${got} bytes, expected ${workload.expectBytes}`);
+}
+
+async function measureReceive(peer, workload, base, job) {
+  let count = 0;
+  let last;
+  const conn = await peer.open(base + workload.path, (data) => {
+    count++;
+    last = data;
+  }, { needData: false });
+  conn.send('go', false);
+  await sleep(job.warmupMs);
+  const c0 = count;
+  const t0 = now();
+  await sleep(job.durationMs);
+  // A slow peer may take longer than the window for one big message.
+  for (let waited = 0; count === c0 && waited < job.durationMs * 50; waited += 10) await sleep(10);
+  const c1 = count;
+  const t1 = now();
+  conn.terminate();
+  checkSize(workload, last);
+  return { value: ((c1 - c0) * 1000) / (t1 - t0), extra: { messages: c1 - c0, ms: t1 - t0 } };
+}
+
+async function measureSend(peer, workload, base, job) {
+  const payload = makePayload(workload.payload);
+  const batch = Math.max(1, Math.floor(workload.batchBytes / payload.bytes));
+  let answer = null;
+  const conn = await peer.open(base + '/sink', (data) => answer?.(Number(String(data))), { needData: true });
+  // The sink answers an empty text message with its count so far.
+  const askCount = () =>
+    new Promise((resolve) => {
+      answer = resolve;
+      conn.send('', false);
+    });
+  const sendFor = async (ms) => {
+    let sent = 0;
+    const end = now() + ms;
+    while (now() < end) {
+      let ok;
+      let i = 0;
+      do {
+        ok = conn.send(payload.data, payload.isBinary);
+        sent++;
+      } while (ok && ++i < batch);
+      await conn.pace(ok);
+    }
+    return sent;
+  };
+  let sent = await sendFor(job.warmupMs);
+  const c0 = await askCount();
+  const t0 = now();
+  sent += await sendFor(job.durationMs);
+  const c1 = await askCount();
+  const t1 = now();
+  if (c1 !== sent) throw new Error(`${workload.id}: sent ${sent} messages, the sink counted ${c1}`);
+  await conn.close();
+  return { value: ((c1 - c0) * 1000) / (t1 - t0), extra: { messages: c1 - c0, ms: t1 - t0 } };
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+async function measureEcho(peer, workload, base, job) {
+  const payload = makePayload(workload.payload);
+  let wake = null;
+  let last;
+  const conn = await peer.open(base + '/echo', (data) => {
+    last = data;
+    wake();
+  }, { needData: true });
+  const roundTrip = () =>
+    new Promise((resolve) => {
+      wake = resolve;
+      conn.send(payload.data, payload.isBinary);
+    });
+  let end = now() + job.warmupMs;
+  while (now() < end) await roundTrip();
+  if (sizeOf(last) !== payload.bytes) throw new Error(`${workload.id}: echo of ${sizeOf(last)} bytes, sent ${payload.bytes}`);
+  const samples = [];
+  end = now() + job.durationMs;
+  while (now() < end) {
+    const t = now();
+    await roundTrip();
+    samples.push(now() - t);
+  }
+  await conn.close();
+  samples.sort((a, b) => a - b);
+  const us = (ms) => ms * 1000;
+  return {
+    value: us(percentile(samples, 0.5)),
+    extra: { samples: samples.length, p90Us: us(percentile(samples, 0.9)), p99Us: us(percentile(samples, 0.99)) },
+  };
+}
+
+function collectGarbage() {
+  if (typeof globalThis.gc !== 'function') throw new Error('idle-rss needs --expose-gc');
+  globalThis.gc();
+  globalThis.gc();
+}
+
+async function openIdle(peer, url, n) {
+  const conns = [];
+  const openSome = async () => {
+    while (conns.length < n) {
+      const at = conns.push(null) - 1;
+      conns[at] = await peer.open(url, () => {}, { needData: false });
+    }
+  };
+  await Promise.all(Array.from({ length: 25 }, openSome));
+  return conns;
+}
+
+async function measureIdle(peer, workload, base, job) {
+  const url = base + '/idle';
+  const n = job.idleConnections;
+  // Open and close as many connections first: the library's code is then
+  // loaded and compiled, and the heap has grown the young generation it needs
+  // to open them, so the RSS delta left is the connections' own state.
+  const warm = await openIdle(peer, url, n);
+  await Promise.all(warm.map((c) => c.close()));
+  await sleep(50);
+  collectGarbage();
+  const before = process.memoryUsage();
+  const conns = await openIdle(peer, url, n);
+  await sleep(100);
+  collectGarbage();
+  const after = process.memoryUsage();
+  for (const c of conns) c.terminate();
+  const perConnKiB = (key) => (after[key] - before[key]) / n / 1024;
+  return { value: perConnKiB('rss'), extra: { connections: n, heapUsedKiB: perConnKiB('heapUsed'), externalKiB: perConnKiB('external') } };
+}
+
+async function measureHandshakes(peer, workload, base, job) {
+  const url = base + '/idle';
+  const noop = () => {};
+  let done = 0;
+  let stop = false;
+  const worker = async () => {
+    while (!stop) {
+      const conn = await peer.open(url, noop, { needData: false });
+      await conn.close();
+      done++;
+    }
+  };
+  const workers = Array.from({ length: workload.concurrency }, worker);
+  await sleep(job.warmupMs);
+  const d0 = done;
+  const t0 = now();
+  await sleep(job.durationMs);
+  const d1 = done;
+  const t1 = now();
+  stop = true;
+  await Promise.all(workers);
+  return { value: ((d1 - d0) * 1000) / (t1 - t0), extra: { handshakes: d1 - d0, concurrency: workload.concurrency } };
+}
+
+const MEASURE = {
+  receive: measureReceive,
+  send: measureSend,
+  echo: measureEcho,
+  idle: measureIdle,
+  handshake: measureHandshakes,
+};
+
+function report(message) {
+  // Exit only once the parent has the message; a stuck library must not keep
+  // this process alive.
+  if (process.send) process.send(message, () => process.exit(0));
+  else {
+    console.log(JSON.stringify(message));
+    process.exit(0);
+  }
+}
+
+/** The entry point of every peer file (see the top of this file). */
+export async function runPeer(peer) {
+  // Started by run.js: end with it.
+  if (process.send) process.on('disconnect', () => process.exit(0));
+  const job = JSON.parse(process.argv[2] ?? '{}');
+  const workload = WORKLOADS.find((w) => w.id === job.workload);
+  try {
+    if (!workload || !MEASURE[workload.kind]) throw new Error(`unknown workload ${job.workload}`);
+    const info = await peer.load();
+    const result = await MEASURE[workload.kind](peer, workload, `ws://127.0.0.1:${job.port}`, job);
+    const notes = peer.notes?.() ?? [];
+    report({ ok: true, ...result, version: info?.version, ...(notes.length ? { notes } : {}) });
+  } catch (err) {
+    if (err instanceof PeerUnavailable) report({ skipped: err.message });
+    else report({ error: err?.stack ?? String(err) });
+  }
+}

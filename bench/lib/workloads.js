@@ -1,0 +1,45 @@
+// What `npm run bench` measures: one entry per table row. `run.js` reads the
+// titles and units; `driver.js` (in each peer's child process) reads the rest.
+
+/** Client peers, in table order. `file` is the child-process runner. */
+export const CLIENT_PEERS = [
+  { name: 'raw', title: 'raw TCP socket', file: 'peers/raw.js', execArgv: [] },
+  { name: 'wspipe', title: 'wspipe', file: 'peers/wspipe.js', execArgv: [] },
+  { name: 'ws', title: 'ws', file: 'peers/ws.js', execArgv: [] },
+  { name: 'node', title: "Node's WebSocket", file: 'peers/node-websocket.js', execArgv: ['--experimental-websocket'] },
+];
+
+/** Masking implementations, in table order; all run by mask.js. */
+export const MASK_PEERS = [
+  { name: 'byte-loop', title: 'byte loop (naive)' },
+  { name: 'buffer-copy', title: 'Buffer.copy (memcpy)' },
+  { name: 'mask-in-place', title: 'wspipe maskInPlace' },
+  { name: 'mask-into', title: 'wspipe maskInto' },
+  { name: 'ws-mask', title: 'ws mask' },
+];
+
+const TEXT16 = 'abcdefghijklmnop';
+
+export const WORKLOADS = [
+  { id: 'recv-text16', title: 'receive 16-byte text', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/text16', expectBytes: 16 },
+  { id: 'recv-text1k', title: 'receive 1 KiB text', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/text1k', expectBytes: 1024 },
+  { id: 'recv-bin1m', title: 'receive 1 MiB binary', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/bin1m', expectBytes: 1 << 20 },
+  { id: 'recv-frag16m', title: 'receive 16 MiB in 1,024 fragments', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/frag16m', expectBytes: 16 << 20 },
+  { id: 'send-text16', title: 'send 16-byte text', unit: 'msg/s', better: 'higher', kind: 'send', payload: { text: TEXT16 }, batchBytes: 64 * 1024 },
+  { id: 'send-bin1m', title: 'send 1 MiB binary (masked)', unit: 'msg/s', better: 'higher', kind: 'send', payload: { binaryBytes: 1 << 20 }, batchBytes: 1 << 20 },
+  { id: 'echo-64', title: 'echo round trip 64 B, p50', unit: 'µs', better: 'lower', kind: 'echo', payload: { binaryBytes: 64 } },
+  { id: 'idle-rss', title: 'idle connection, RSS each', unit: 'KiB', better: 'lower', kind: 'idle' },
+  { id: 'handshakes', title: 'handshakes (open + close)', unit: 'conn/s', better: 'higher', kind: 'handshake', concurrency: 8 },
+  { id: 'mask-64', title: 'mask 64 B', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 64 },
+  { id: 'mask-16k', title: 'mask 16 KiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 16 * 1024 },
+  { id: 'mask-1m', title: 'mask 1 MiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 1 << 20 },
+];
+
+/** Timings per mode; `quick` keeps the whole run under a minute. */
+export const MODES = {
+  full: { rounds: 5, warmupMs: 300, durationMs: 1000, idleConnections: 500, childTimeoutMs: 60_000 },
+  quick: { rounds: 1, warmupMs: 100, durationMs: 200, idleConnections: 200, childTimeoutMs: 20_000 },
+};
+
+/** Above this many queued bytes a sender waits (wspipe's default highWaterMarkBytes). */
+export const SEND_HIGH_WATER_BYTES = 1 << 20;

@@ -1,0 +1,303 @@
+// `npm run bench`: wspipe against a raw socket, ws and Node's WebSocket, on a
+// load server in its own process. Every measurement runs in a fresh child
+// process, so that one peer's garbage never lands on another's clock.
+//
+//   node bench/run.js [--quick] [--rounds N] [--only a,b] [--peers a,b] [--profile]
+//
+// --quick     one short round of everything, under a minute (the CI smoke run)
+// --rounds N  rounds per workload (default 5); cells are median (min-max)
+// --only      workloads by id or id prefix: recv, send-text16, echo, mask ...
+// --peers     client peers / mask implementations by name: raw, wspipe, ws, node ...
+// --profile   run the children with --cpu-prof into bench/results/profiles/
+//             (summarize with: node bench/profile-top.js <file.cpuprofile>)
+//
+// Writes bench/results/latest.json and latest.md (a --quick run, or one
+// narrowed by --only, --peers or --profile, writes partial.json and partial.md
+// instead, so that it never overwrites the last whole table); exits 1 if a measurement failed (a
+// peer that is not installed is skipped, not failed).
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WORKLOADS, MODES, CLIENT_PEERS, MASK_PEERS } from './lib/workloads.js';
+import { loadWs } from './lib/load-ws.js';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+const PROFILE_DIR = path.join(RESULTS_DIR, 'profiles');
+
+function parseArgs(argv) {
+  const args = { quick: false, rounds: undefined, only: [], peers: [], profile: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--quick') args.quick = true;
+    else if (a === '--rounds') args.rounds = Number(value());
+    else if (a === '--only') args.only.push(...value().split(','));
+    else if (a === '--peers') args.peers.push(...value().split(','));
+    else if (a === '--profile') args.profile = true;
+    else if (a === '--help' || a === '-h') args.help = true;
+    else throw new Error(`unknown argument ${a} (try --help)`);
+  }
+  if (args.rounds !== undefined && !(Number.isInteger(args.rounds) && args.rounds > 0)) throw new Error('--rounds takes a positive integer');
+  return args;
+}
+
+function selectWorkloads(only) {
+  if (only.length === 0) return WORKLOADS;
+  const picked = WORKLOADS.filter((w) => only.some((name) => w.id === name || w.id.startsWith(name + '-') || w.kind === name));
+  if (picked.length === 0) throw new Error(`--only ${only.join(',')} matches no workload; ids: ${WORKLOADS.map((w) => w.id).join(', ')}`);
+  return picked;
+}
+
+function peersFor(workload, names) {
+  const all = workload.kind === 'mask' ? MASK_PEERS : CLIENT_PEERS;
+  return names.length === 0 ? all : all.filter((p) => names.includes(p.name));
+}
+
+function checkPeerNames(names) {
+  const known = [...CLIENT_PEERS, ...MASK_PEERS].map((p) => p.name);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length) throw new Error(`--peers: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
+}
+
+async function startLoadServer() {
+  const server = fork(path.join(BENCH_DIR, 'load-server.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  const [msg] = await once(server, 'message');
+  if (msg?.type !== 'listening') throw new Error('load server did not start');
+  return { server, port: msg.port };
+}
+
+function serverStats(server) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), 1000);
+    server.once('message', (msg) => {
+      clearTimeout(timer);
+      resolve(msg);
+    });
+    server.send({ type: 'stats' });
+  });
+}
+
+/** One measurement in a fresh child: resolves {ok,value,extra} | {skipped} | {error}. */
+function measureInChild(file, job, execArgv, timeoutMs) {
+  return new Promise((resolve) => {
+    const child = fork(path.join(BENCH_DIR, file), [JSON.stringify(job)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv,
+    });
+    let result = null;
+    const timer = setTimeout(() => {
+      result ??= { error: `timed out after ${timeoutMs} ms` };
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('message', (msg) => {
+      result ??= msg;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(result ?? { error: `child exited (${signal ?? code}) without a result` });
+    });
+  });
+}
+
+// ---- statistics and formatting ---------------------------------------------
+
+function summarize(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+function fmt(value, unit) {
+  if (unit === 'µs') return `${value.toFixed(1)} µs`;
+  if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
+  if (unit === 'MB/s') return `${Math.round(value).toLocaleString('en-US')}`;
+  if (value >= 1e6) return `${(value / 1e6).toFixed(value >= 1e7 ? 1 : 2)}M`;
+  if (value >= 1e4) return `${Math.round(value / 1e3)}k`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(2)}k`;
+  return value >= 100 ? `${Math.round(value)}` : value.toFixed(1);
+}
+
+function cell(entry, unit, rounds) {
+  if (!entry) return '–';
+  if (entry.skipped) return 'skipped';
+  if (entry.errors?.length && !entry.samples.length) return 'error';
+  const { median, min, max } = entry;
+  const text = rounds > 1 ? `${fmt(median, unit)} (${fmt(min, unit)}–${fmt(max, unit)})` : fmt(median, unit);
+  return entry.errors?.length ? `${text} (${entry.errors.length} failed)` : text;
+}
+
+function ratio(a, b) {
+  if (!a?.samples?.length || !b?.samples?.length || b.median === 0) return '–';
+  return `${(a.median / b.median).toFixed(2)}×`;
+}
+
+const arrow = (w) => (w.better === 'lower' ? '↓' : '↑');
+
+function markdown(report) {
+  const lines = [];
+  lines.push(`# wspipe bench`);
+  lines.push('');
+  lines.push(
+    `Node ${report.node}, ws ${report.ws ?? 'not installed'}, Node's WebSocket: undici ${report.undici}; ` +
+      `${report.cpus} × ${report.cpuModel}; ${report.mode} mode, ${report.rounds} round(s); ${report.date}.`,
+  );
+  lines.push('');
+  lines.push(
+    `Cells: median (min–max) over the rounds, each a fresh child process; ↑ higher is better, ↓ lower is better. ` +
+      `Ratios are of medians (for ↓ rows, below 1 is better).`,
+  );
+  const client = report.workloads.filter((w) => w.kind !== 'mask');
+  if (client.length) {
+    lines.push('');
+    lines.push(`| workload | unit | ${CLIENT_PEERS.map((p) => p.title).join(' | ')} | wspipe/ws | wspipe/raw |`);
+    lines.push(`|---|---|${CLIENT_PEERS.map(() => '---:').join('|')}|---:|---:|`);
+    for (const w of client) {
+      const cells = CLIENT_PEERS.map((p) => cell(w.peers[p.name], w.unit, report.rounds));
+      lines.push(`| ${w.title} | ${w.unit} ${arrow(w)} | ${cells.join(' | ')} | ${ratio(w.peers.wspipe, w.peers.ws)} | ${ratio(w.peers.wspipe, w.peers.raw)} |`);
+    }
+  }
+  const mask = report.workloads.filter((w) => w.kind === 'mask');
+  if (mask.length) {
+    lines.push('');
+    lines.push(`Masking, MB/s ↑ (one payload per call, key offset 0):`);
+    lines.push('');
+    lines.push(`| payload | ${MASK_PEERS.map((p) => p.title).join(' | ')} | maskInPlace/byte loop | maskInto/Buffer.copy |`);
+    lines.push(`|---|${MASK_PEERS.map(() => '---:').join('|')}|---:|---:|`);
+    for (const w of mask) {
+      const cells = MASK_PEERS.map((p) => cell(w.peers[p.name], w.unit, report.rounds));
+      const p = w.peers;
+      lines.push(`| ${w.title.replace('mask ', '')} | ${cells.join(' | ')} | ${ratio(p['mask-in-place'], p['byte-loop'])} | ${ratio(p['mask-into'], p['buffer-copy'])} |`);
+    }
+  }
+  const notes = new Map();
+  for (const w of report.workloads) {
+    for (const [name, e] of Object.entries(w.peers)) {
+      if (e.skipped) notes.set(name, `${name}: skipped, ${e.skipped}`);
+      for (const err of e.errors ?? []) notes.set(`${w.id}/${name}`, `${w.id} / ${name}: ${err.split('\n')[0]}`);
+      if (e.notes?.length) notes.set(`${w.id}/${name}/notes`, `${w.id} / ${name}: ${e.notes[0]}`);
+    }
+  }
+  if (notes.size) {
+    lines.push('');
+    for (const note of notes.values()) lines.push(`- ${note}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ---- main ------------------------------------------------------------------
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help) {
+    const header = (await import('node:fs')).readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\nimport ')[0];
+    console.log(header.replace(/^\/\/ ?/gm, ''));
+    return 0;
+  }
+  const modeName = args.quick ? 'quick' : 'full';
+  const mode = MODES[modeName];
+  const rounds = args.rounds ?? mode.rounds;
+  checkPeerNames(args.peers);
+  const workloads = selectWorkloads(args.only).filter((w) => peersFor(w, args.peers).length > 0);
+  if (workloads.length === 0) throw new Error('no workload has any of the chosen --peers');
+  const ws = loadWs();
+  if (!ws) console.error('note: ws is not installed; its rows are skipped (see bench/README.md)');
+  if (args.profile) mkdirSync(PROFILE_DIR, { recursive: true });
+
+  const { server, port } = await startLoadServer();
+  const entries = new Map(workloads.map((w) => [w.id, {}]));
+  const skippedPeers = new Map();
+  let failures = 0;
+  let stats = null;
+  const started = Date.now();
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      for (const w of workloads) {
+        const peers = peersFor(w, args.peers);
+        // Rotate the order each round, so no peer always runs first or last.
+        const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
+        for (const peer of order) {
+          const entry = (entries.get(w.id)[peer.name] ??= { samples: [], extra: [], errors: [], notes: [] });
+          if (skippedPeers.has(peer.name)) {
+            entry.skipped = skippedPeers.get(peer.name);
+            continue;
+          }
+          const job = { workload: w.id, peer: peer.name, port, warmupMs: mode.warmupMs, durationMs: mode.durationMs, idleConnections: mode.idleConnections };
+          const execArgv = ['--expose-gc', ...(peer.execArgv ?? [])];
+          if (peer.name === 'node') execArgv.push('--disable-warning=ExperimentalWarning');
+          if (args.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${w.id}.${peer.name}.r${round}.cpuprofile`);
+          const file = w.kind === 'mask' ? 'mask.js' : peer.file;
+          const result = await measureInChild(file, job, execArgv, mode.childTimeoutMs + mode.durationMs);
+          let line;
+          if (result.skipped) {
+            skippedPeers.set(peer.name, result.skipped);
+            entry.skipped = result.skipped;
+            line = `skipped: ${result.skipped}`;
+          } else if (result.error) {
+            failures++;
+            entry.errors.push(result.error);
+            line = `ERROR ${result.error}`;
+          } else {
+            entry.samples.push(result.value);
+            if (result.extra) entry.extra.push(result.extra);
+            for (const note of result.notes ?? []) entry.notes.push(note);
+            line = fmt(result.value, w.unit) + (w.unit === 'µs' || w.unit === 'KiB' ? '' : ` ${w.unit}`);
+          }
+          console.error(`[${round}/${rounds}] ${w.id} ${peer.name}: ${line}`);
+        }
+      }
+    }
+  } finally {
+    stats = await serverStats(server);
+    server.disconnect();
+  }
+
+  const report = {
+    node: process.version,
+    ws: ws?.version ?? null,
+    undici: process.versions.undici ?? null,
+    date: new Date().toISOString(),
+    mode: modeName,
+    rounds,
+    only: args.only,
+    peers: args.peers,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown cpu',
+    platform: `${process.platform} ${os.release()}`,
+    seconds: (Date.now() - started) / 1000,
+    server: stats,
+    workloads: workloads.map((w) => {
+      const peers = entries.get(w.id);
+      for (const e of Object.values(peers)) if (e.samples.length) Object.assign(e, summarize(e.samples));
+      const entry = { id: w.id, title: w.title, kind: w.kind, unit: w.unit, better: w.better, peers };
+      if (w.kind !== 'mask') {
+        const r = (a, b) => (a?.samples?.length && b?.samples?.length ? a.median / b.median : null);
+        entry.ratios = { 'wspipe/ws': r(peers.wspipe, peers.ws), 'wspipe/raw': r(peers.wspipe, peers.raw) };
+      }
+      return entry;
+    }),
+  };
+  const md = markdown(report);
+  const stem = args.quick || args.only.length || args.peers.length || args.profile ? 'partial' : 'latest';
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(path.join(RESULTS_DIR, `${stem}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(path.join(RESULTS_DIR, `${stem}.md`), md);
+  console.log(md);
+  console.error(`${report.seconds.toFixed(0)} s; wrote bench/results/${stem}.json and ${stem}.md${failures ? `; ${failures} measurement(s) failed` : ''}`);
+  return failures ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err?.message ?? err);
+    process.exit(2);
+  },
+);
