@@ -80,6 +80,8 @@ interface Session {
   error: WebSocketError | undefined;
   errorReported: boolean;
   ended: boolean;
+  /** Being torn down: events still in the pipeline are dropped. */
+  discarding: boolean;
   /** Where the server redirected this attempt, when it is followed. */
   redirectTo: ParsedUrl | undefined;
   /** Receives the decoder's events; its `paused` flag is how pause() stops reading. */
@@ -380,6 +382,7 @@ export class WebSocketClient extends EventEmitter {
       ended: false,
       sink: undefined,
       redirectTo: undefined,
+      discarding: false,
       bufferFull: false,
       negotiator: undefined,
       inflateSink: undefined,
@@ -637,7 +640,7 @@ export class WebSocketClient extends EventEmitter {
     return {
       paused: this.paused,
       data: (opcode, chunk, start, end, messageStart, messageEnd) => {
-        if (s.ended) return;
+        if (s.ended || s.discarding) return;
         if (messageStart && messageEnd) {
           // The whole message is in one read: a string straight from the chunk, or a view of it.
           if (opcode === Opcode.Text) this.message(chunk.toString('utf8', start, end), false);
@@ -651,7 +654,7 @@ export class WebSocketClient extends EventEmitter {
         else this.message((Array.isArray(message.data) ? Buffer.concat(message.data) : message.data).toString('utf8'), false);
       },
       control: (opcode, payload) => {
-        if (s.ended) return;
+        if (s.ended || s.discarding) return;
         if (opcode === Opcode.Ping) {
           // RFC 6455 5.5.2: answer with a pong carrying the same payload, unless we already sent a close.
           if (!s.closeSent) s.encoder!.enqueue({ opcode: Opcode.Pong, payload });
@@ -662,7 +665,7 @@ export class WebSocketClient extends EventEmitter {
         }
       },
       close: (code, reason) => {
-        if (!s.ended) this.closeReceived(s, code, reason);
+        if (!s.ended && !s.discarding) this.closeReceived(s, code, reason);
       },
       error: (error) => this.fail(s, error),
     };
@@ -752,6 +755,10 @@ export class WebSocketClient extends EventEmitter {
 
   private destroySession(s: Session): void {
     if (s.ended) return;
+    // Nothing more is delivered, even what is left of the current read.
+    s.discarding = true;
+    if (s.sink) s.sink.paused = true;
+    if (this.session === s && this.state === 'open') this.state = 'closing';
     if (s.socket && !s.socket.destroyed) {
       s.socket.destroy();
       return; // 'close' follows and finishes the session.

@@ -245,11 +245,9 @@ describe('10,000 tiny fragments', () => {
 });
 
 describe('terminate() from inside a callback', () => {
-  // KNOWN CLIENT BUG (see the conformance report): terminate() destroys the
-  // socket but the session only ends on the socket's asynchronous 'close', so
-  // deliver() keeps handing out the rest of the current read's messages, with
-  // readyState still 'open'. `it.fails` pins the bug; remove it once fixed.
-  it.fails('no message is delivered after terminate() in onMessage (3 messages in one read)', async () => {
+  // terminate() destroys the socket, and the session ends on its asynchronous
+  // 'close'; the rest of the read in hand must not be delivered meanwhile.
+  it('no message is delivered after terminate() in onMessage (3 messages in one read)', async () => {
     const peer = await startPeer(async (conn) => {
       await conn.accept();
       await conn.write([text('1'), text('2'), text('3')]);
@@ -265,7 +263,7 @@ describe('terminate() from inside a callback', () => {
     expect(seen).toEqual(['1:open']);
   });
 
-  it.fails('no message is delivered after terminate() in onWebSocketConnect (frames in the 101 write)', async () => {
+  it('no message is delivered after terminate() in onWebSocketConnect (frames in the 101 write)', async () => {
     const peer = await startPeer(async (conn) => {
       await conn.accept({ trailing: Buffer.concat([text('1'), text('2')]) });
       await conn.waitTcpClosed(2000);
