@@ -648,7 +648,8 @@ export class WebSocketClient extends EventEmitter {
           else this.message(chunk.subarray(start, end), true);
           return;
         }
-        const message = s.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd);
+        const remaining = messageStart ? s.decoder?.decoder.messageRemainingBytes : undefined;
+        const message = s.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining);
         if (message === undefined) return;
         if (message.opcode === Opcode.Binary) this.message(message.data, true);
         else this.message((Array.isArray(message.data) ? Buffer.concat(message.data) : message.data).toString('utf8'), false);

@@ -130,6 +130,15 @@ export class FrameDecoder {
     return this.state === State.Closed || this.state === State.Failed;
   }
 
+  /**
+   * While a sink handles a data piece: how many bytes of the message are
+   * still to come when that is known from the header (the frame is the
+   * message's last), else undefined. Lets a consumer size one buffer up front.
+   */
+  get messageRemainingBytes(): number | undefined {
+    return this.fin ? this.remaining : undefined;
+  }
+
   /** Whether a fragmented message is in progress. */
   get inMessage(): boolean {
     return this.messageOpcode !== 0;

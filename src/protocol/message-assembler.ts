@@ -20,19 +20,45 @@ export class MessageAssembler {
   private readonly concat: boolean;
   private pieces: Buffer[] = [];
   private bytes = 0;
+  /** The message's buffer when its size was known at its first piece: pieces are copied in as they come. */
+  private target: Buffer | undefined;
 
   constructor(options: { concat?: boolean } = {}) {
     this.concat = options.concat ?? true;
   }
 
-  /** Adds one piece; returns the message when `messageEnd` completes it. */
-  add(opcode: number, payload: Buffer, messageStart: boolean, messageEnd: boolean): AssembledMessage | undefined {
+  /**
+   * Adds one piece; returns the message when `messageEnd` completes it.
+   * `remainingBytes`, given with the first piece, is how much of the message
+   * is still to come when the header says so: the one copy then happens
+   * piece by piece, while each piece is still in the CPU cache, into a buffer
+   * of the final size.
+   */
+  add(
+    opcode: number,
+    payload: Buffer,
+    messageStart: boolean,
+    messageEnd: boolean,
+    remainingBytes?: number,
+  ): AssembledMessage | undefined {
     if (messageStart) {
       this.pieces = [];
       this.bytes = 0;
+      this.target = undefined;
     }
     if (messageStart && messageEnd) {
       return { opcode, data: this.concat ? payload : [payload], length: payload.length };
+    }
+    if (messageStart && this.concat && remainingBytes !== undefined) {
+      this.target = Buffer.allocUnsafe(payload.length + remainingBytes);
+    }
+    const target = this.target;
+    if (target !== undefined) {
+      target.set(payload, this.bytes);
+      this.bytes += payload.length;
+      if (!messageEnd) return undefined;
+      this.target = undefined;
+      return { opcode, data: target, length: this.bytes };
     }
     if (payload.length > 0 || this.pieces.length === 0) this.pieces.push(payload);
     this.bytes += payload.length;
@@ -47,5 +73,6 @@ export class MessageAssembler {
   reset(): void {
     this.pieces = [];
     this.bytes = 0;
+    this.target = undefined;
   }
 }
