@@ -1,12 +1,16 @@
 // The public surface: the client, the stages to compose, and the protocol core.
 export { WebSocketClient, type ReadyState, type SendData, type SendOptions } from './client/websocket-client.js';
 export type { WebSocketClientOptions, ReconnectOptions, ConnectTarget } from './client/options.js';
+export { openProxyTunnel, parseProxyUrl, proxyForUrl, ProxyError, type ProxyTunnelOptions } from './client/proxy.js';
+export type { PerMessageDeflateOptions, NegotiatedDeflate } from './protocol/permessage-deflate.js';
 export {
   HandshakeStream,
   FrameDecoderStream,
   MessageStream,
   FrameEncoderStream,
   PingInjector,
+  PerMessageInflateStream,
+  PerMessageDeflateStream,
   type HandshakeStreamOptions,
   type FrameDecoderStreamOptions,
   type FrameEncoderStreamOptions,

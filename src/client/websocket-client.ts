@@ -48,12 +48,18 @@ export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
 export interface SendOptions {
   /** Send a binary frame (true) or a text frame (false). Default: the client's `messageType`. */
   binary?: boolean;
+  /**
+   * With permessage-deflate negotiated: compress (true) or not (false)
+   * whatever the size. Default: compress from `thresholdBytes` up.
+   */
+  compress?: boolean;
 }
 
 interface QueuedMessage {
   payload: Buffer | string;
   opcode: number;
   bytes: number;
+  compress: boolean | undefined;
 }
 
 /** One connection attempt: its socket, its pipeline, its timers. Rebuilt on every (re)connect. */
@@ -210,7 +216,7 @@ export class WebSocketClient extends EventEmitter {
     }
     const s = this.session;
     if (s?.opened && !s.closeSent && s.encoder) {
-      return this.sendFrame(s, opcode, payload);
+      return this.sendFrame(s, opcode, payload, options?.compress);
     }
     const waiting = this.state === 'connecting' || (this.state === 'idle' && this.session === undefined) || this.reconnectTimer !== undefined;
     if (!waiting || this.userClosed) {
@@ -225,7 +231,7 @@ export class WebSocketClient extends EventEmitter {
       );
     }
     // A queued Buffer is copied: the caller may reuse it before the connection opens.
-    this.queue.push({ payload: typeof payload === 'string' ? payload : Buffer.from(payload), opcode, bytes });
+    this.queue.push({ payload: typeof payload === 'string' ? payload : Buffer.from(payload), opcode, bytes, compress: options?.compress });
     this.queuedBytes += bytes;
     return this.queuedBytes < this.options.highWaterMarkBytes;
   }
@@ -586,15 +592,15 @@ export class WebSocketClient extends EventEmitter {
     const queue = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
-    for (const message of queue) this.sendFrame(s, message.opcode, message.payload);
+    for (const message of queue) this.sendFrame(s, message.opcode, message.payload, message.compress);
     this.emitEvent('open', () => this.onWebSocketConnect?.(this, response), response);
   }
 
-  private sendFrame(s: Session, opcode: number, payload: Buffer | string): boolean {
+  private sendFrame(s: Session, opcode: number, payload: Buffer | string, compress?: boolean): boolean {
     let below: boolean;
     if (s.deflater) {
       // In order: a message still in zlib holds back those sent after it.
-      s.deflater.frame({ opcode, payload }, (error, frame) => {
+      s.deflater.frame({ opcode, payload, compress }, (error, frame) => {
         if (s.ended) return;
         if (error) return this.fail(s, new WebSocketError(ErrorCode.SendFailed, `compression failed: ${error.message}`, { cause: error }));
         s.encoder!.enqueue(frame);
