@@ -521,6 +521,7 @@ export class WebSocketClient extends EventEmitter {
       role: 'client',
       maxMessageBytes: this.options.maxMessageBytes,
       perMessageCompression: pmd !== undefined,
+      sinkValidatesWholeText: true,
       sink,
     });
     const encoder = new FrameEncoderStream({ role: 'client', highWaterMarkBytes: this.options.highWaterMarkBytes });
@@ -649,7 +650,17 @@ export class WebSocketClient extends EventEmitter {
         if (s.ended || s.discarding) return;
         if (messageStart && messageEnd) {
           // The whole message is in one read: a string straight from the chunk, or a view of it.
-          if (opcode === Opcode.Text) this.message(chunk.toString('utf8', start, end), false);
+          if (opcode === Opcode.Text) {
+            const text = chunk.toString('utf8', start, end);
+            // The decoder left this check to us: decoding replaces every invalid sequence with
+            // U+FFFD, so a string without one came from valid UTF-8 (RFC 6455 8.1); with one, the
+            // sender may have sent U+FFFD itself, and the bytes are checked strictly.
+            if (text.includes('\uFFFD') && !isValidUtf8(chunk.subarray(start, end))) {
+              this.fail(s, new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData));
+              return;
+            }
+            this.message(text, false);
+          }
           else if (this.listFragments) this.message([chunk.subarray(start, end)], true);
           else this.message(chunk.subarray(start, end), true);
           return;
@@ -741,6 +752,8 @@ export class WebSocketClient extends EventEmitter {
       this.destroySession(s);
       return;
     }
+    // A failed connection delivers nothing more (RFC 6455 7.1.7), whoever found the fault.
+    s.discarding = true;
     if (s.error === undefined) {
       s.error = error;
       this.report(s, error);

@@ -18,6 +18,12 @@ export interface FrameDecoderOptions {
   perMessageCompression?: boolean;
   /** Validate UTF-8 of uncompressed text as it arrives. Default true. */
   validateUtf8?: boolean;
+  /**
+   * Leave UTF-8 validation of a text message that arrives whole in one data
+   * event to the sink, which can check while it decodes (see the client).
+   * Messages in pieces are still checked here, as each piece arrives.
+   */
+  sinkValidatesWholeText?: boolean;
 }
 
 /**
@@ -94,6 +100,7 @@ export class FrameDecoder {
   readonly maxMessageBytes: number;
   private readonly compressionAllowed: boolean;
   private readonly validateUtf8: boolean;
+  private readonly sinkValidatesWholeText: boolean;
   private state = State.Header;
 
   // The frame being read.
@@ -123,6 +130,7 @@ export class FrameDecoder {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.compressionAllowed = options.perMessageCompression ?? false;
     this.validateUtf8 = options.validateUtf8 ?? true;
+    this.sinkValidatesWholeText = options.sinkValidatesWholeText ?? false;
   }
 
   /** Whether a close frame or an error has ended decoding. */
@@ -375,7 +383,8 @@ export class FrameDecoder {
     const messageStart = !this.messageStarted;
     this.messageStarted = true;
     const opcode = this.messageOpcode;
-    if (opcode === Opcode.Text && this.validateUtf8 && !this.messageCompressed) {
+    const checkHere = this.validateUtf8 && !(this.sinkValidatesWholeText && messageStart && messageEnd);
+    if (opcode === Opcode.Text && checkHere && !this.messageCompressed) {
       if (!this.utf8.write(chunk, start, end) || (messageEnd && !this.utf8.end())) {
         this.utf8.reset();
         return this.fail(
