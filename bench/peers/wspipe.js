@@ -42,6 +42,10 @@ function open(url, onMessage) {
           ws.once('drain', onDrain);
           do await immediate();
           while (!drained && ws.bufferedAmount >= SEND_HIGH_WATER_BYTES);
+          // The buffer fell under the mark; 'drain' follows once the socket has written what
+          // it holds. Allow it 200 ms before calling it missed. The wait is inside the timed
+          // run: a late 'drain' costs wspipe here as it would cost a user.
+          for (let waitedMs = 0; !drained && waitedMs < 200; waitedMs += 5) await new Promise((r) => setTimeout(r, 5));
           ws.off('drain', onDrain);
           if (!drained) missedDrains++;
         },

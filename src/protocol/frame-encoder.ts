@@ -27,7 +27,9 @@ export interface FrameSpec {
 
 /** Frames whose header and payload together stay under this are copied into the slab. */
 const SMALL_FRAME_BYTES = 16 * 1024;
-const SLAB_BYTES = 64 * 1024;
+/** Slab sizes adapt to the traffic between these bounds. */
+const MIN_SLAB_BYTES = 1024;
+const MAX_SLAB_BYTES = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -48,6 +50,11 @@ export class FrameEncoder {
   private slabEnd = 0;
   private out: Buffer[] = [];
   private outBytes = 0;
+  /**
+   * The next slab's size: twice the last batch, within bounds. A connection
+   * that sends a message now and then keeps 1 KiB, not 64 KiB, alive.
+   */
+  private slabHint = MIN_SLAB_BYTES;
 
   constructor(options: FrameEncoderOptions) {
     this.role = options.role;
@@ -117,6 +124,14 @@ export class FrameEncoder {
   /** Takes every buffer encoded so far, in order, for one `writev`. */
   take(): Buffer[] {
     this.closeSlabSegment();
+    const batchBytes = this.outBytes;
+    this.slabHint = Math.min(MAX_SLAB_BYTES, Math.max(MIN_SLAB_BYTES, batchBytes * 2));
+    if (this.slab.length > this.slabHint && this.slabStart === this.slabEnd) {
+      // Traffic dropped: let the big slab go once what was taken from it is written.
+      this.slab = EMPTY;
+      this.slabStart = 0;
+      this.slabEnd = 0;
+    }
     const out = this.out;
     this.out = [];
     this.outBytes = 0;
@@ -131,8 +146,11 @@ export class FrameEncoder {
 
   private reserve(bytes: number): void {
     if (this.slab.length - this.slabEnd >= bytes) return;
+    // A slab filled within one batch means a burst: go straight to the largest size.
+    if (this.slabEnd > 0) this.slabHint = MAX_SLAB_BYTES;
     this.closeSlabSegment();
-    this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bytes));
+    // Buffer.allocUnsafe takes small slabs from Node's shared pool.
+    this.slab = Buffer.allocUnsafe(Math.max(this.slabHint, bytes));
     this.slabStart = 0;
     this.slabEnd = 0;
   }
