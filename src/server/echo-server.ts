@@ -1,11 +1,12 @@
 import * as net from 'node:net';
 import { encodeClosePayload } from '../protocol/close.js';
 import type { DecoderEvent } from '../protocol/frame-decoder.js';
-import { createHandshakeResponse, HandshakeRequestParser, type HandshakeRequestHead } from '../protocol/handshake-server.js';
+import { createHandshakeResponse, type HandshakeRequestHead } from '../protocol/handshake-server.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
 import { Opcode } from '../protocol/opcode.js';
 import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
 import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
+import { readHandshakeRequest, refuseBadRequest } from './read-request.js';
 
 /** A connection accepted by `startEchoServer`. */
 export interface EchoConnection {
@@ -40,29 +41,18 @@ export function startEchoServer(
 ): Promise<EchoServer> {
   const connections = new Set<EchoConnection>();
   const onSocket = (socket: net.Socket): void => {
-    const parser = new HandshakeRequestParser();
     socket.on('error', () => socket.destroy());
-    const onData = (chunk: Buffer): void => {
-      let parsed;
-      try {
-        parsed = parser.push(chunk);
-      } catch {
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      if (!parsed) return;
-      socket.off('data', onData);
+    readHandshakeRequest(socket, (request, leftover) => {
       let head: Buffer;
       try {
-        head = createHandshakeResponse(parsed.request);
+        head = createHandshakeResponse(request);
       } catch {
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        refuseBadRequest(socket);
         return;
       }
       socket.write(head);
-      serve(socket, parsed.request, parsed.leftover, connections, options.onConnection);
-    };
-    socket.on('data', onData);
+      serve(socket, request, leftover, connections, options.onConnection);
+    });
   };
   const server = options.createServer ? options.createServer(onSocket) : net.createServer(onSocket);
   return new Promise((resolve, reject) => {

@@ -1,32 +1,18 @@
 // The client checks UTF-8 of a text message that arrives whole while decoding it:
 // a U+FFFD in the result sends the bytes to the strict validator.
-import * as net from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { WebSocketClient } from '../../src/index.js';
-import { acceptValue } from '../../src/protocol/handshake.js';
+import { rawFrameServer } from '../helpers/raw-server.js';
 
-const servers: net.Server[] = [];
-afterEach(() => {
-  for (const s of servers.splice(0)) s.close();
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of cleanups.splice(0)) await close();
 });
 
 async function serve(frames: Buffer): Promise<{ port: number; fromClient: Buffer[] }> {
-  const fromClient: Buffer[] = [];
-  const server = net.createServer((socket) => {
-    let head = '';
-    socket.on('error', () => {});
-    socket.on('data', (chunk: Buffer) => {
-      if (head.includes('\r\n\r\n')) return void fromClient.push(chunk);
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      const key = /sec-websocket-key: (\S+)/i.exec(head)![1]!;
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptValue(key)}\r\n\r\n`);
-      socket.write(frames);
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, fromClient };
+  const server = await rawFrameServer(frames);
+  cleanups.push(server.close);
+  return server;
 }
 
 const text = (payload: Buffer): Buffer => Buffer.concat([Buffer.from([0x81, payload.length]), payload]);

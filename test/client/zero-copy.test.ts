@@ -1,34 +1,19 @@
 // The zero-copy claims, proven by identity rather than timing.
-import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketClient } from '../../src/index.js';
-import { acceptValue } from '../../src/protocol/handshake.js';
 import { MessageAssembler } from '../../src/protocol/message-assembler.js';
 import { startEchoServer, type EchoServer } from '../../src/server/echo-server.js';
+import { rawFrameServer } from '../helpers/raw-server.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-/** A raw server that answers the handshake and then writes `frames` in one write. */
 async function rawServer(frames: Buffer): Promise<number> {
-  const server = net.createServer((socket) => {
-    let head = '';
-    socket.on('error', () => {});
-    socket.on('data', (chunk: Buffer) => {
-      if (head.includes('\r\n\r\n')) return;
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      const key = /sec-websocket-key: (\S+)/i.exec(head)![1]!;
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptValue(key)}\r\n\r\n`);
-      socket.write(frames);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise((r) => server.close(r)));
-  cleanups.push(() => server.unref());
-  return (server.address() as net.AddressInfo).port;
+  const server = await rawFrameServer(frames);
+  cleanups.push(server.close);
+  return server.port;
 }
 
 function receive(port: number, count: number, options = {}): Promise<Array<Buffer | Buffer[] | string>> {

@@ -4,7 +4,8 @@ import * as tls from 'node:tls';
 import { encodeClosePayload } from '../../src/protocol/close.js';
 import { acceptValue } from '../../src/protocol/handshake.js';
 import type { DecoderEvent } from '../../src/protocol/frame-decoder.js';
-import { createHandshakeResponse, HandshakeRequestParser, type HandshakeRequestHead } from '../../src/protocol/handshake-server.js';
+import { createHandshakeResponse, type HandshakeRequestHead } from '../../src/protocol/handshake-server.js';
+import { readHandshakeRequest } from '../../src/server/read-request.js';
 import { MessageAssembler } from '../../src/protocol/message-assembler.js';
 import { Opcode } from '../../src/protocol/opcode.js';
 import { FrameDecoderStream } from '../../src/streams/frame-decoder-stream.js';
@@ -231,17 +232,8 @@ export class TestServer extends EventEmitter {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const parser = new HandshakeRequestParser();
-    const onData = (chunk: Buffer): void => {
-      let parsed;
-      try {
-        parsed = parser.push(chunk);
-      } catch {
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      if (!parsed) return;
-      socket.off('data', onData);
+    readHandshakeRequest(socket, (request, leftover) => {
+      const parsed = { request, leftover };
       this.requests.push(parsed.request);
       this.emit('request', parsed.request);
       const mode = this.handshake;
@@ -263,7 +255,6 @@ export class TestServer extends EventEmitter {
       const conn = new TestConnection(this, parsed.request, socket, parsed.leftover);
       this.connections.push(conn);
       this.emit('connection', conn);
-    };
-    socket.on('data', onData);
+    });
   }
 }
