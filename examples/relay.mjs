@@ -115,7 +115,7 @@ export async function startRelay(options) {
       const closed = new Promise((resolve) => server.close(() => resolve()));
       for (const socket of pending) socket.destroy();
       // RFC 6455 7.4.1: 1001, the relay is going away; each side still gets its closing handshake.
-      for (const connection of stats.live) connection.shutdown(CloseCode.GoingAway, 'relay shutting down');
+      for (const connection of stats.live()) connection.shutdown(CloseCode.GoingAway, 'relay shutting down');
       return closed.then(() => stats.idle());
     },
   };
@@ -130,29 +130,39 @@ class RelayStats {
   upstreamToClient = { frames: 0, bytes: 0, dropped: 0 };
   /** The most one connection held at once: socket buffers both ways, unflushed frames, undecoded input. */
   peakBufferedBytes = 0;
-  /** @internal */
-  live = new Set();
+  #live = new Set();
   #idleWaiters = [];
 
+  /** Relayed connections open now. */
   get connections() {
-    return this.live.size;
+    return this.#live.size;
   }
 
   get bufferedBytes() {
     let sum = 0;
-    for (const connection of this.live) sum += connection.bufferedBytes;
+    for (const connection of this.#live) sum += connection.bufferedBytes;
     return sum;
   }
 
   /** @internal */
+  added(connection) {
+    this.#live.add(connection);
+  }
+
+  /** @internal */
   removed(connection) {
-    this.live.delete(connection);
-    if (this.live.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    this.#live.delete(connection);
+    if (this.#live.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  /** @internal The open connections. */
+  live() {
+    return [...this.#live];
   }
 
   /** @internal */
   idle() {
-    return this.live.size === 0 ? Promise.resolve() : new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#live.size === 0 ? Promise.resolve() : new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 }
 
@@ -382,7 +392,7 @@ class RelayConnection {
     };
     this.client = new Peer('client', clientSocket, 'server', 'server', config.maxMessageBytes, onFlush);
     this.upstream = new Peer('upstream', upstreamSocket, 'client', 'client', config.maxMessageBytes, onFlush);
-    stats.live.add(this);
+    stats.added(this);
   }
 
   /** Bytes held for this connection: unwritten output, unflushed frames, read but undecoded input. */
