@@ -357,6 +357,19 @@ describe('relay failures', () => {
     expect(closeOf(client2.events)!.code).toBe(1007);
   });
 
+  it('closes both sides with 1001 when the relay itself closes', async () => {
+    const raw = await startRawUpstream();
+    const relay = await startRelay({ upstream: raw.url, closeTimeoutMs: 1_000 });
+    const { events } = open(relay, '/');
+    await events.first('open', 5_000);
+    const closed = relay.close();
+    expect((await events.first('close', 5_000)).args[0]).toBe(1001);
+    await waitUntil(() => closeOf(raw.events) !== undefined, 5_000, 'the upstream to get a close frame');
+    expect(closeOf(raw.events)!.code).toBe(1001);
+    await withTimeout(closed, 5_000, 'close() to resolve'); // the raw upstream never answers: the close timeout ends it
+    expect(relay.stats.connections).toBe(0);
+  });
+
   it('tells the client 1014 when the upstream vanishes without a close frame', async () => {
     const raw = await startRawUpstream();
     const relay = await relayTo(raw.url);
