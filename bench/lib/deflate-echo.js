@@ -78,21 +78,25 @@ export class DeflateEcho {
     this.fail = fail;
     this.inflater = zlib.createInflateRaw({ windowBits: 15 });
     this.deflater = zlib.createDeflateRaw({ windowBits: accepted.windowBits, level: SERVER_DEFLATE_LEVEL });
-    this.queue = Promise.resolve();
+    // Two queues, so that one message can inflate while the one before it
+    // deflates: the server keeps up with a client that pipelines.
+    this.inflated = Promise.resolve();
+    this.echoed = Promise.resolve();
     this.closed = false;
   }
 
   echo(rsv1, opcode, payload) {
-    this.queue = this.queue.then(async () => {
-      if (this.closed) return;
-      try {
-        const message = rsv1 ? await this.inflate(payload) : payload;
+    const message = (this.inflated = this.inflated.then(() => (rsv1 && !this.closed ? this.inflate(payload) : payload)));
+    this.echoed = Promise.all([message, this.echoed])
+      .then(async ([plain]) => {
         if (this.closed) return;
-        this.send(opcode, await this.deflate(message));
-      } catch (error) {
-        this.fail(error);
-      }
-    });
+        const compressed = await this.deflate(plain);
+        if (!this.closed) this.send(opcode, compressed);
+      })
+      .catch((error) => {
+        // Both queues stay failed; the socket goes.
+        if (!this.closed) this.fail(error);
+      });
   }
 
   inflate(payload) {
