@@ -56,7 +56,8 @@ async function startWspipeRelay(loadPort) {
   if (!existsSync(file)) throw new RelayUnavailable(`${path.relative(process.cwd(), file)} is not there (it comes from branch relay)`);
   const { startRelay } = await import(pathToFileURL(file).href);
   if (typeof startRelay !== 'function') throw new RelayUnavailable(`${file} exports no startRelay`);
-  return startRelay({ host: '127.0.0.1', port: 0, upstream: `ws://127.0.0.1:${loadPort}/sink` });
+  // The relay appends the client's request path (/sink) to the upstream's.
+  return startRelay({ host: '127.0.0.1', port: 0, upstream: `ws://127.0.0.1:${loadPort}/` });
 }
 
 /** The raw peer sends the job's workload to the relay's port; resolves with its report. */
