@@ -11,6 +11,10 @@
 //                      message asks for the count: the answer is a text
 //                      message holding the count so far on this connection.
 //   /echo              unmask each frame and send it back, opcode and FIN kept.
+//   /echo-deflate      accept the client's permessage-deflate offer (RFC 7692)
+//                      and echo each whole message compressed, zlib contexts
+//                      kept per connection (lib/deflate-echo.js). Without an
+//                      offer it echoes uncompressed.
 //   /idle              nothing but the closing handshake.
 //
 // Started with an IPC channel (fork), it reports {type:'listening', port};
@@ -18,6 +22,7 @@
 // parent goes away or after --max-lifetime-ms (default 1 hour).
 import net from 'node:net';
 import { createHash } from 'node:crypto';
+import { acceptDeflateOffer, DeflateEcho } from './lib/deflate-echo.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MAX_REQUEST_HEAD_BYTES = 8192;
@@ -95,6 +100,8 @@ const BLAST_UNITS = {
 };
 
 const CLOSE_NORMAL = Buffer.from([0x88, 0x02, 0x03, 0xe8]);
+/** RFC 7692 6: RSV1 on a message's first frame marks it compressed. */
+const RSV1 = 0x40;
 
 // ---- reading the client's (masked) frames ----------------------------------
 
@@ -106,7 +113,7 @@ function headerSize(secondByte) {
 
 /**
  * Walks masked client frames across chunk boundaries and calls
- * `onFrame(fin, opcode, length, payload)`. The payload is unmasked and joined
+ * `onFrame(fin, opcode, length, payload, rsv1)`. The payload is unmasked and joined
  * only when `keepPayload` (echo); the sink skips payload bytes untouched.
  */
 class ClientFrameReader {
@@ -118,6 +125,7 @@ class ClientFrameReader {
     this.remaining = 0;
     this.fin = false;
     this.opcode = 0;
+    this.rsv1 = false;
     this.length = 0;
     this.masked = false;
     this.key = Buffer.alloc(4);
@@ -156,6 +164,7 @@ class ClientFrameReader {
   beginFrame(b, at) {
     this.fin = (b[at] & 0x80) !== 0;
     this.opcode = b[at] & 0x0f;
+    this.rsv1 = (b[at] & RSV1) !== 0;
     this.masked = (b[at + 1] & 0x80) !== 0;
     const len7 = b[at + 1] & 0x7f;
     let p = at + 2;
@@ -183,13 +192,13 @@ class ClientFrameReader {
         for (let j = 0; j < payload.length; j++) payload[j] ^= key[j & 3];
       }
     }
-    this.onFrame(this.fin, this.opcode, this.length, payload);
+    this.onFrame(this.fin, this.opcode, this.length, payload, this.rsv1);
   }
 }
 
 // ---- connections -----------------------------------------------------------
 
-const stats = { handshakes: 0, sinkMessages: 0, echoedFrames: 0, blastedMessages: 0 };
+const stats = { handshakes: 0, sinkMessages: 0, echoedFrames: 0, blastedMessages: 0, deflateEchoes: 0, deflateConnections: 0 };
 
 /** RFC 6455 close handling for every route: answer a close, then end TCP. */
 function closeFrom(socket) {
@@ -231,7 +240,41 @@ function routeOf(path) {
   return { pathname, params };
 }
 
-function onUpgraded(socket, pathname, params, leftover) {
+/** /echo-deflate: whole messages, inflated if RSV1 says so, echoed compressed. */
+function deflateEchoReader(socket, accepted) {
+  const sendPlain = (opcode, payload) => socket.write(Buffer.concat([frameHeader(true, opcode, payload.length), payload]));
+  let echo = null;
+  if (accepted) {
+    stats.deflateConnections++;
+    const send = (opcode, payload) => {
+      if (!socket.writable) return;
+      stats.deflateEchoes++;
+      // The RSV1 bit rides in frameHeader's first byte, with FIN and the opcode.
+      socket.write(Buffer.concat([frameHeader(true, RSV1 | opcode, payload.length), payload]));
+    };
+    echo = new DeflateEcho(accepted, send, () => socket.destroy());
+    socket.once('close', () => echo.close());
+  }
+  let parts = [];
+  let opcode = 0;
+  let compressed = false;
+  return new ClientFrameReader((fin, frameOpcode, length, payload, rsv1) => {
+    if (frameOpcode === 0x8) return closeFrom(socket);
+    if (frameOpcode >= 0x8) return;
+    if (frameOpcode !== 0x0) {
+      opcode = frameOpcode;
+      compressed = rsv1;
+    }
+    parts.push(payload);
+    if (!fin) return;
+    const message = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    parts = [];
+    if (echo) echo.echo(compressed, opcode, message);
+    else sendPlain(opcode, message);
+  }, true);
+}
+
+function onUpgraded(socket, pathname, params, leftover, deflate) {
   let reader;
   if (pathname.startsWith('/blast/')) {
     const kind = pathname.slice('/blast/'.length);
@@ -264,6 +307,8 @@ function onUpgraded(socket, pathname, params, leftover) {
       stats.echoedFrames++;
       socket.write(Buffer.concat([frameHeader(fin, opcode, length), payload]));
     }, true);
+  } else if (pathname === '/echo-deflate') {
+    reader = deflateEchoReader(socket, deflate);
   } else {
     reader = new ClientFrameReader((fin, opcode) => {
       if (opcode === 0x8) closeFrom(socket);
@@ -273,7 +318,7 @@ function onUpgraded(socket, pathname, params, leftover) {
   if (leftover.length > 0) reader.push(leftover);
 }
 
-const KNOWN_ROUTES = /^\/(blast\/(text16|text1k|bin1m|frag16m)|sink|echo|idle)$/;
+const KNOWN_ROUTES = /^\/(blast\/(text16|text1k|bin1m|frag16m)|sink|echo|echo-deflate|idle)$/;
 
 function onConnection(socket) {
   socket.setNoDelay(true);
@@ -290,9 +335,13 @@ function onConnection(socket) {
     const lines = head.toString('latin1', 0, endAt).split('\r\n');
     const [, path = '/'] = lines[0].split(' ');
     let key = '';
+    let extensions = '';
     for (let i = 1; i < lines.length; i++) {
       const colon = lines[i].indexOf(':');
-      if (lines[i].slice(0, colon).trim().toLowerCase() === 'sec-websocket-key') key = lines[i].slice(colon + 1).trim();
+      const name = lines[i].slice(0, colon).trim().toLowerCase();
+      const value = lines[i].slice(colon + 1).trim();
+      if (name === 'sec-websocket-key') key = value;
+      else if (name === 'sec-websocket-extensions') extensions = extensions ? `${extensions}, ${value}` : value;
     }
     const { pathname, params } = routeOf(path);
     if (!key || !KNOWN_ROUTES.test(pathname)) {
@@ -300,12 +349,16 @@ function onConnection(socket) {
       return;
     }
     const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
+    // Only /echo-deflate takes up an offer; every other route declines it.
+    const deflate = pathname === '/echo-deflate' ? acceptDeflateOffer(extensions) : null;
     socket.write(
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        `Sec-WebSocket-Accept: ${accept}\r\n` +
+        (deflate ? `Sec-WebSocket-Extensions: ${deflate.response}\r\n` : '') +
+        '\r\n',
     );
     stats.handshakes++;
-    onUpgraded(socket, pathname, params, head.subarray(endAt + 4));
+    onUpgraded(socket, pathname, params, head.subarray(endAt + 4), deflate);
   };
   socket.on('data', onHead);
 }

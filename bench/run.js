@@ -1,13 +1,13 @@
 // `npm run bench`: wspipe against a raw socket, ws and Node's WebSocket, on a
-// load server in its own process. Every measurement runs in a fresh child
+// load server in its own process, and wspipe's relay against a plain TCP relay. Every measurement runs in a fresh child
 // process, so that one peer's garbage never lands on another's clock.
 //
 //   node bench/run.js [--quick] [--rounds N] [--only a,b] [--peers a,b] [--profile]
 //
 // --quick     one short round of everything, under a minute (the CI smoke run)
 // --rounds N  rounds per workload (default 5); cells are median (min-max)
-// --only      workloads by id or id prefix: recv, send-text16, echo, mask ...
-// --peers     client peers / mask implementations by name: raw, wspipe, ws, node ...
+// --only      workloads by id or id prefix: recv, send-text16, echo, pmd, relay, mask ...
+// --peers     peers by name: raw, wspipe, ws, node; tcp-relay, wspipe-relay; byte-loop ...
 // --profile   run the children with --cpu-prof into bench/results/profiles/
 //             (summarize with: node bench/profile-top.js <file.cpuprofile>)
 //
@@ -21,7 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WORKLOADS, MODES, CLIENT_PEERS, MASK_PEERS } from './lib/workloads.js';
+import { WORKLOADS, MODES, CLIENT_PEERS, MASK_PEERS, RELAY_PEERS } from './lib/workloads.js';
 import { loadWs } from './lib/load-ws.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -55,13 +55,21 @@ function selectWorkloads(only) {
   return picked;
 }
 
+/** The columns of a workload's table. */
+function peerSet(workload) {
+  if (workload.kind === 'mask') return MASK_PEERS;
+  if (workload.kind === 'relay') return RELAY_PEERS;
+  return CLIENT_PEERS;
+}
+
 function peersFor(workload, names) {
-  const all = workload.kind === 'mask' ? MASK_PEERS : CLIENT_PEERS;
+  // A workload may run on some of its table's peers only (the raw peer does not compress).
+  const all = peerSet(workload).filter((p) => !workload.peers || workload.peers.includes(p.name));
   return names.length === 0 ? all : all.filter((p) => names.includes(p.name));
 }
 
 function checkPeerNames(names) {
-  const known = [...CLIENT_PEERS, ...MASK_PEERS].map((p) => p.name);
+  const known = [...CLIENT_PEERS, ...RELAY_PEERS, ...MASK_PEERS].map((p) => p.name);
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length) throw new Error(`--peers: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
 }
@@ -141,6 +149,21 @@ function ratio(a, b) {
 
 const arrow = (w) => (w.better === 'lower' ? '↓' : '↑');
 
+/**
+ * The rows a workload's `alsoShow` asks for: another figure from the same
+ * measurements (an `extra` key), summarized like the main one.
+ */
+function extraRows(w) {
+  return (w.alsoShow ?? []).map(({ key, title }) => {
+    const peers = {};
+    for (const [name, e] of Object.entries(w.peers)) {
+      const samples = (e.extra ?? []).map((x) => x[key]).filter((v) => typeof v === 'number');
+      peers[name] = e.skipped ? { skipped: e.skipped } : { samples, errors: e.errors, ...(samples.length ? summarize(samples) : {}) };
+    }
+    return { title, unit: w.unit, better: w.better, peers };
+  });
+}
+
 function markdown(report) {
   const lines = [];
   lines.push(`# wspipe bench`);
@@ -154,14 +177,28 @@ function markdown(report) {
     `Cells: median (min–max) over the rounds, each a fresh child process; ↑ higher is better, ↓ lower is better. ` +
       `Ratios are of medians (for ↓ rows, below 1 is better).`,
   );
-  const client = report.workloads.filter((w) => w.kind !== 'mask');
+  const client = report.workloads.filter((w) => w.kind !== 'mask' && w.kind !== 'relay');
   if (client.length) {
     lines.push('');
     lines.push(`| workload | unit | ${CLIENT_PEERS.map((p) => p.title).join(' | ')} | wspipe/ws | wspipe/raw |`);
     lines.push(`|---|---|${CLIENT_PEERS.map(() => '---:').join('|')}|---:|---:|`);
     for (const w of client) {
-      const cells = CLIENT_PEERS.map((p) => cell(w.peers[p.name], w.unit, report.rounds));
-      lines.push(`| ${w.title} | ${w.unit} ${arrow(w)} | ${cells.join(' | ')} | ${ratio(w.peers.wspipe, w.peers.ws)} | ${ratio(w.peers.wspipe, w.peers.raw)} |`);
+      for (const row of [w, ...extraRows(w)]) {
+        const cells = CLIENT_PEERS.map((p) => cell(row.peers[p.name], row.unit, report.rounds));
+        lines.push(`| ${row.title} | ${row.unit} ${arrow(row)} | ${cells.join(' | ')} | ${ratio(row.peers.wspipe, row.peers.ws)} | ${ratio(row.peers.wspipe, row.peers.raw)} |`);
+      }
+    }
+  }
+  const relay = report.workloads.filter((w) => w.kind === 'relay');
+  if (relay.length) {
+    lines.push('');
+    lines.push(`Relays, between the raw peer (sending) and the load server's sink:`);
+    lines.push('');
+    lines.push(`| workload | unit | ${RELAY_PEERS.map((p) => p.title).join(' | ')} | relay/plain |`);
+    lines.push(`|---|---|${RELAY_PEERS.map(() => '---:').join('|')}|---:|`);
+    for (const w of relay) {
+      const cells = RELAY_PEERS.map((p) => cell(w.peers[p.name], w.unit, report.rounds));
+      lines.push(`| ${w.title} | ${w.unit} ${arrow(w)} | ${cells.join(' | ')} | ${ratio(w.peers['wspipe-relay'], w.peers['tcp-relay'])} |`);
     }
   }
   const mask = report.workloads.filter((w) => w.kind === 'mask');
@@ -229,7 +266,15 @@ async function main() {
             entry.skipped = skippedPeers.get(peer.name);
             continue;
           }
-          const job = { workload: w.id, peer: peer.name, port, warmupMs: mode.warmupMs, durationMs: mode.durationMs, idleConnections: mode.idleConnections };
+          const job = {
+            workload: w.id,
+            peer: peer.name,
+            port,
+            warmupMs: mode.warmupMs,
+            durationMs: mode.durationMs,
+            idleConnections: mode.idleConnections,
+            deflateConnections: mode.deflateConnections,
+          };
           const execArgv = ['--expose-gc', ...(peer.execArgv ?? [])];
           if (peer.name === 'node') execArgv.push('--disable-warning=ExperimentalWarning');
           if (args.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${w.id}.${peer.name}.r${round}.cpuprofile`);
@@ -277,10 +322,11 @@ async function main() {
       const peers = entries.get(w.id);
       for (const e of Object.values(peers)) if (e.samples.length) Object.assign(e, summarize(e.samples));
       const entry = { id: w.id, title: w.title, kind: w.kind, unit: w.unit, better: w.better, peers };
-      if (w.kind !== 'mask') {
-        const r = (a, b) => (a?.samples?.length && b?.samples?.length ? a.median / b.median : null);
-        entry.ratios = { 'wspipe/ws': r(peers.wspipe, peers.ws), 'wspipe/raw': r(peers.wspipe, peers.raw) };
-      }
+      const r = (a, b) => (a?.samples?.length && b?.samples?.length ? a.median / b.median : null);
+      if (w.kind === 'relay') entry.ratios = { 'relay/plain': r(peers['wspipe-relay'], peers['tcp-relay']) };
+      else if (w.kind !== 'mask') entry.ratios = { 'wspipe/ws': r(peers.wspipe, peers.ws), 'wspipe/raw': r(peers.wspipe, peers.raw) };
+      // Its rows are drawn from peers[name].extra[key] when the table is made.
+      if (w.alsoShow) entry.alsoShow = w.alsoShow;
       return entry;
     }),
   };

@@ -5,13 +5,15 @@
 //
 // A peer adapter is
 //   { name, load(): Promise<{version?}>  (throw PeerUnavailable to skip),
-//     open(url, onMessage, {needData}): Promise<Conn>,
+//     open(url, onMessage, {needData, deflate}): Promise<Conn>
+//       (deflate: offer permessage-deflate, as the compression workloads need),
 //     notes?(): string[]   anything odd the adapter saw, for the report }
 // and a Conn is
 //   { send(data, isBinary): boolean   false: wait before sending more,
 //     pace(lastSendOk): Promise       one event-loop turn, or until writable,
 //     close(): Promise                clean close, resolves when closed,
-//     terminate() }
+//     terminate(),
+//     extensions                      the server's Sec-WebSocket-Extensions, if any }
 // onMessage(data) gets a string (text), a Buffer/ArrayBuffer/Buffer[] (binary),
 // or, from the raw peer when no data is needed, the message length.
 import { setTimeout as sleep, setImmediate as immediate } from 'node:timers/promises';
@@ -200,12 +202,164 @@ async function measureHandshakes(peer, workload, base, job) {
   return { value: ((d1 - d0) * 1000) / (t1 - t0), extra: { handshakes: d1 - d0, concurrency: workload.concurrency } };
 }
 
+// ---- permessage-deflate ----------------------------------------------------
+
+/** A small seeded PRNG (mulberry32), so every peer gets the same messages. */
+function seededRandom(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const JSON_MESSAGE_VARIANTS = 16;
+
+/**
+ * `count` JSON arrays of records, each exactly `bytes` long (ASCII). They
+ * share their shape and differ in values, as an API's messages do, so
+ * context takeover helps without any message repeating the one before.
+ */
+function jsonMessages(bytes, count) {
+  const random = seededRandom(20261126);
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
+  const pick = () => words[Math.floor(random() * words.length)];
+  const messages = [];
+  let id = 1000;
+  for (let m = 0; m < count; m++) {
+    const records = [];
+    let length = 2; // the brackets
+    for (;;) {
+      id++;
+      const record = JSON.stringify({
+        id,
+        user: `${pick()}.${pick()}${Math.floor(random() * 1000)}`,
+        active: random() < 0.5,
+        score: Math.round(random() * 1e6) / 100,
+        tags: [pick(), pick()],
+        updatedAt: new Date(1.7e12 + Math.floor(random() * 3e10)).toISOString(),
+      });
+      const added = record.length + (records.length ? 1 : 0);
+      if (length + added > bytes) break;
+      records.push(record);
+      length += added;
+    }
+    messages.push(`[${records.join(',')}${' '.repeat(bytes - length)}]`);
+  }
+  return messages;
+}
+
+function checkNegotiated(peer, conn) {
+  if (!/permessage-deflate/i.test(conn.extensions ?? '')) {
+    throw new Error(`${peer.name} did not negotiate permessage-deflate (Sec-WebSocket-Extensions: ${conn.extensions || 'none'})`);
+  }
+}
+
+async function waitFor(condition, timeoutMs, what) {
+  for (let waited = 0; !condition(); waited += 5) {
+    if (waited > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/**
+ * Compressed echo throughput: `inFlight` text messages stay on the way, each
+ * echo sends the next; every echo is compared with what was sent.
+ */
+async function measureDeflateEcho(peer, workload, base, job) {
+  const messages = jsonMessages(workload.messageBytes, JSON_MESSAGE_VARIANTS);
+  let sent = 0;
+  let received = 0;
+  let stopping = false;
+  let mismatch = null;
+  let conn = null;
+  const sendNext = () => conn.send(messages[sent++ % messages.length], false);
+  conn = await peer.open(
+    base + '/echo-deflate',
+    (data) => {
+      const expected = messages[received++ % messages.length];
+      if (data !== expected) mismatch ??= `echo ${received} differs from what was sent (${sizeOf(data)} bytes, sent ${expected.length})`;
+      if (!stopping) sendNext();
+    },
+    { needData: true, deflate: true },
+  );
+  checkNegotiated(peer, conn);
+  for (let i = 0; i < workload.inFlight; i++) sendNext();
+  await sleep(job.warmupMs);
+  const r0 = received;
+  const t0 = now();
+  await sleep(job.durationMs);
+  const r1 = received;
+  const t1 = now();
+  stopping = true;
+  await waitFor(() => received === sent || mismatch, 10_000, 'the last echoes');
+  if (mismatch) throw new Error(`${workload.id}: ${mismatch}`);
+  await conn.close();
+  return { value: ((r1 - r0) * 1000) / (t1 - t0), extra: { messages: r1 - r0, ms: t1 - t0, inFlight: workload.inFlight } };
+}
+
+/** Opens n compressing connections, each trading `messagesEach` messages with the echo. */
+async function openCompressing(peer, url, n, messages, messagesEach) {
+  const conns = [];
+  const openOne = async (index) => {
+    let wake = null;
+    const conn = await peer.open(url, (data) => wake(data), { needData: true, deflate: true });
+    checkNegotiated(peer, conn);
+    for (let i = 0; i < messagesEach; i++) {
+      const message = messages[(index + i) % messages.length];
+      const echoed = await new Promise((resolve) => {
+        wake = resolve;
+        conn.send(message, false);
+      });
+      if (echoed !== message) throw new Error(`an echo on connection ${index} differs from what was sent`);
+    }
+    return conn;
+  };
+  const openSome = async () => {
+    while (conns.length < n) {
+      const at = conns.push(null) - 1;
+      conns[at] = await openOne(at);
+    }
+  };
+  await Promise.all(Array.from({ length: 25 }, openSome));
+  return conns;
+}
+
+/** As measureIdle, with compression negotiated and zlib contexts in use on every connection. */
+async function measureDeflateMemory(peer, workload, base, job) {
+  const url = base + '/echo-deflate';
+  const n = job.deflateConnections;
+  const messages = jsonMessages(workload.messageBytes, JSON_MESSAGE_VARIANTS);
+  const warm = await openCompressing(peer, url, n, messages, workload.messagesEach);
+  await Promise.all(warm.map((c) => c.close()));
+  await sleep(50);
+  collectGarbage();
+  const before = process.memoryUsage();
+  const conns = await openCompressing(peer, url, n, messages, workload.messagesEach);
+  await sleep(100);
+  collectGarbage();
+  const after = process.memoryUsage();
+  for (const c of conns) c.terminate();
+  const perConnKiB = (key) => (after[key] - before[key]) / n / 1024;
+  return {
+    value: perConnKiB('rss'),
+    extra: { connections: n, messagesEach: workload.messagesEach, heapUsedKiB: perConnKiB('heapUsed'), externalKiB: perConnKiB('external') },
+  };
+}
+
 const MEASURE = {
   receive: measureReceive,
   send: measureSend,
   echo: measureEcho,
   idle: measureIdle,
   handshake: measureHandshakes,
+  'deflate-echo': measureDeflateEcho,
+  'deflate-memory': measureDeflateMemory,
+  // The sender's side of a relay workload: the relay runs in the parent
+  // process (relay-throughput.js), job.port is the relay's.
+  relay: measureSend,
 };
 
 function report(message) {

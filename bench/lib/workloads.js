@@ -9,6 +9,15 @@ export const CLIENT_PEERS = [
   { name: 'node', title: "Node's WebSocket", file: 'peers/node-websocket.js', execArgv: ['--experimental-websocket'] },
 ];
 
+/**
+ * Relays between a sender and the load server's sink, in table order; both
+ * run by relay-throughput.js (the sender is the raw peer, in its own process).
+ */
+export const RELAY_PEERS = [
+  { name: 'tcp-relay', title: 'plain TCP relay', file: 'relay-throughput.js' },
+  { name: 'wspipe-relay', title: 'wspipe relay (examples/relay.mjs)', file: 'relay-throughput.js' },
+];
+
 /** Masking implementations, in table order; all run by mask.js. */
 export const MASK_PEERS = [
   { name: 'byte-loop', title: 'byte loop (naive)' },
@@ -30,6 +39,23 @@ export const WORKLOADS = [
   { id: 'echo-64', title: 'echo round trip 64 B, p50', unit: 'µs', better: 'lower', kind: 'echo', payload: { binaryBytes: 64 } },
   { id: 'idle-rss', title: 'idle connection, RSS each', unit: 'KiB', better: 'lower', kind: 'idle' },
   { id: 'handshakes', title: 'handshakes (open + close)', unit: 'conn/s', better: 'higher', kind: 'handshake', concurrency: 8 },
+  // permessage-deflate (issue 5): the raw peer does not compress, so it sits these out.
+  { id: 'pmd-echo-16k', title: 'compressed echo 16 KiB JSON text', unit: 'msg/s', better: 'higher', kind: 'deflate-echo', messageBytes: 16 * 1024, inFlight: 8, peers: ['wspipe', 'ws', 'node'] },
+  {
+    id: 'pmd-rss',
+    title: 'compressing connection, RSS each',
+    unit: 'KiB',
+    better: 'lower',
+    kind: 'deflate-memory',
+    messageBytes: 16 * 1024,
+    messagesEach: 3,
+    peers: ['wspipe', 'ws', 'node'],
+    // More rows from the same measurement: the median of extra[key].
+    alsoShow: [{ key: 'heapUsedKiB', title: 'compressing connection, heapUsed each' }],
+  },
+  // Relays (issue 6): the raw peer sends through a relay to /sink.
+  { id: 'relay-bin16k', title: 'relay 16 KiB binary to the sink', unit: 'msg/s', better: 'higher', kind: 'relay', payload: { binaryBytes: 16 * 1024 }, batchBytes: 64 * 1024 },
+  { id: 'relay-text16', title: 'relay 16-byte text to the sink', unit: 'msg/s', better: 'higher', kind: 'relay', payload: { text: TEXT16 }, batchBytes: 64 * 1024 },
   { id: 'mask-64', title: 'mask 64 B', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 64 },
   { id: 'mask-16k', title: 'mask 16 KiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 16 * 1024 },
   { id: 'mask-1m', title: 'mask 1 MiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 1 << 20 },
@@ -37,8 +63,8 @@ export const WORKLOADS = [
 
 /** Timings per mode; `quick` keeps the whole run under a minute. */
 export const MODES = {
-  full: { rounds: 5, warmupMs: 300, durationMs: 1000, idleConnections: 500, childTimeoutMs: 60_000 },
-  quick: { rounds: 1, warmupMs: 100, durationMs: 200, idleConnections: 200, childTimeoutMs: 20_000 },
+  full: { rounds: 5, warmupMs: 300, durationMs: 1000, idleConnections: 500, deflateConnections: 1000, childTimeoutMs: 60_000 },
+  quick: { rounds: 1, warmupMs: 100, durationMs: 200, idleConnections: 200, deflateConnections: 100, childTimeoutMs: 20_000 },
 };
 
 /** Above this many queued bytes a sender waits (wspipe's default highWaterMarkBytes). */

@@ -20,6 +20,8 @@ function open(url, onMessage) {
     ws.onopen = () => {
       ws.onerror = null;
       resolve({
+        // It offers permessage-deflate always, and only ever decompresses.
+        extensions: ws.extensions,
         send(data) {
           ws.send(data);
           return true;

@@ -17,8 +17,9 @@ async function load() {
   return { version: found.version };
 }
 
-function open(url, onMessage) {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
+function open(url, onMessage, { deflate = false } = {}) {
+  // ws offers compression by default; only the compression workloads want it.
+  const ws = new WebSocket(url, { perMessageDeflate: deflate });
   ws.on('message', (data, isBinary) => onMessage(isBinary ? data : data.toString()));
   return new Promise((resolve, reject) => {
     ws.once('error', reject);
@@ -26,6 +27,7 @@ function open(url, onMessage) {
       ws.off('error', reject);
       ws.on('error', () => {});
       resolve({
+        extensions: ws.extensions,
         send(data, isBinary) {
           ws.send(data, isBinary ? BINARY : TEXT);
           return true;

@@ -20,6 +20,8 @@ async function load() {
   return { version: 'working tree' };
 }
 
+// permessage-deflate is offered by default (the server decides); only the
+// /echo-deflate route accepts it.
 function open(url, onMessage) {
   const ws = new WebSocketClient(url, { reconnect: false });
   ws.onMessage = (conn, data) => onMessage(data);
@@ -28,6 +30,7 @@ function open(url, onMessage) {
     ws.onWebSocketConnect = () => {
       ws.onError = () => {};
       resolve({
+        extensions: ws.response?.extensions,
         send(data, isBinary) {
           return ws.send(data, isBinary ? BINARY : TEXT);
         },

@@ -1,0 +1,115 @@
+// Relay throughput: messages per second from a sender, through a relay, to
+// the load server's /sink. run.js starts `node bench/relay-throughput.js
+// '<job json>'`; this process runs the relay named by job.peer and forks the
+// raw peer as the sender, whose send measurement (lib/driver.js, counted and
+// checked by the sink) goes through the relay. Reports as the driver does.
+//
+//   tcp-relay     the obvious implementation: one net.Socket per side, piped
+//                 both ways, bytes never looked at
+//   wspipe-relay  startRelay() from examples/relay.mjs (or from the file in
+//                 $WSPIPE_RELAY_MODULE): decodes the client's frames and sends
+//                 them on from its own client connection
+import net from 'node:net';
+import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const RELAY_EXAMPLE = path.join(BENCH_DIR, '..', 'examples', 'relay.mjs');
+
+class RelayUnavailable extends Error {}
+
+function startTcpRelay(loadPort) {
+  const sockets = new Set();
+  const server = net.createServer((downstream) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: loadPort, noDelay: true });
+    downstream.setNoDelay(true);
+    for (const socket of [downstream, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        downstream.destroy();
+        upstream.destroy();
+      });
+    }
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: server.address().port,
+        close() {
+          for (const socket of sockets) socket.destroy();
+          return new Promise((done) => server.close(() => done()));
+        },
+        stats: null,
+      }),
+    );
+  });
+}
+
+async function startWspipeRelay(loadPort) {
+  const file = process.env.WSPIPE_RELAY_MODULE ? path.resolve(process.env.WSPIPE_RELAY_MODULE) : RELAY_EXAMPLE;
+  if (!existsSync(file)) throw new RelayUnavailable(`${path.relative(process.cwd(), file)} is not there (it comes from branch relay)`);
+  const { startRelay } = await import(pathToFileURL(file).href);
+  if (typeof startRelay !== 'function') throw new RelayUnavailable(`${file} exports no startRelay`);
+  // The relay appends the client's request path (/sink) to the upstream's.
+  return startRelay({ host: '127.0.0.1', port: 0, upstream: `ws://127.0.0.1:${loadPort}/` });
+}
+
+/** The raw peer sends the job's workload to the relay's port; resolves with its report. */
+function runSender(job, relayPort) {
+  return new Promise((resolve) => {
+    const sender = fork(path.join(BENCH_DIR, 'peers', 'raw.js'), [JSON.stringify({ ...job, peer: 'raw', port: relayPort })], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [],
+    });
+    let result = null;
+    sender.on('message', (msg) => {
+      result ??= msg;
+    });
+    sender.on('exit', (code, signal) => resolve(result ?? { error: `the sender exited (${signal ?? code}) without a result` }));
+  });
+}
+
+function snapshot(stats) {
+  try {
+    return stats == null ? undefined : JSON.parse(JSON.stringify(stats));
+  } catch {
+    return undefined;
+  }
+}
+
+async function measure(job) {
+  let relay;
+  try {
+    relay = job.peer === 'tcp-relay' ? await startTcpRelay(job.port) : await startWspipeRelay(job.port);
+  } catch (err) {
+    if (err instanceof RelayUnavailable) return { skipped: err.message };
+    throw err;
+  }
+  const cpu0 = process.cpuUsage();
+  const result = await runSender(job, relay.port);
+  const cpu = process.cpuUsage(cpu0);
+  const stats = snapshot(relay.stats);
+  await relay.close();
+  if (!result.ok) return result;
+  // The relay's CPU time covers the sender's warm-up too; it is there to
+  // compare relays with each other, not to divide by the counted messages.
+  return { ...result, extra: { ...result.extra, relayCpuMs: (cpu.user + cpu.system) / 1000, ...(stats ? { relayStats: stats } : {}) } };
+}
+
+function report(message) {
+  if (process.send) process.send(message, () => process.exit(0));
+  else {
+    console.log(JSON.stringify(message));
+    process.exit(0);
+  }
+}
+
+if (process.send) process.on('disconnect', () => process.exit(0));
+const job = JSON.parse(process.argv[2] ?? '{}');
+measure(job).then(report, (err) => report({ error: err?.stack ?? String(err) }));
