@@ -220,7 +220,7 @@ export class WebSocketClient extends EventEmitter {
     }
     const waiting = this.state === 'connecting' || (this.state === 'idle' && this.session === undefined) || this.reconnectTimer !== undefined;
     if (!waiting || this.userClosed) {
-      this.report(undefined, new WebSocketError(ErrorCode.SendFailed, `cannot send: the connection is ${this.state}`));
+      this.report(new WebSocketError(ErrorCode.SendFailed, `cannot send: the connection is ${this.state}`));
       return false;
     }
     const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
@@ -756,7 +756,7 @@ export class WebSocketClient extends EventEmitter {
     s.discarding = true;
     if (s.error === undefined) {
       s.error = error;
-      this.report(s, error);
+      this.report(error);
     }
     const wireCode = wireCloseCodeFor(error);
     if (wireCode !== undefined && s.opened && !s.closeSent && !s.closeReceived) {
@@ -829,7 +829,7 @@ export class WebSocketClient extends EventEmitter {
         s.opened ? 'the connection closed without a close frame' : 'the server closed the connection during the opening handshake',
       );
       s.error = lost;
-      this.report(s, lost);
+      this.report(lost);
     }
     const openForMs = s.openedAt === undefined ? undefined : Date.now() - s.openedAt;
     s.abort.abort();
@@ -877,11 +877,11 @@ export class WebSocketClient extends EventEmitter {
     const count = this.queue.length;
     this.queue = [];
     this.queuedBytes = 0;
-    this.report(undefined, new WebSocketError(ErrorCode.SendFailed, `${count} queued message(s) were not sent: ${why}`));
+    this.report(new WebSocketError(ErrorCode.SendFailed, `${count} queued message(s) were not sent: ${why}`));
   }
 
   /** Reports an error to `onError` and to `'error'` listeners, never as an unhandled `'error'`. */
-  private report(_s: Session | undefined, error: WebSocketError): void {
+  private report(error: WebSocketError): void {
     this.onError?.(this, error.code, error.message, error);
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
@@ -915,6 +915,5 @@ function toConnectionError(cause: unknown, connected: boolean): WebSocketError {
 
 function asWebSocketError(error: unknown): WebSocketError {
   if (error instanceof WebSocketError) return error;
-  if (error instanceof ProtocolError || error instanceof HandshakeError) return error;
   return new ConnectionError(ErrorCode.ConnectionLost, (error as Error).message ?? String(error), { cause: error });
 }
