@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectResponseReader, encodeConnectRequest } from '../../src/client/http-connect.js';
-import { openProxyTunnel, ProxyError } from '../../src/client/proxy.js';
+import { openProxyTunnel } from '../../src/client/proxy.js';
 import { ConnectionError, ErrorCode } from '../../src/protocol/errors.js';
 import {
   freePort,
@@ -13,41 +13,14 @@ import {
   type RunningProxy,
 } from './helpers.js';
 import { basicToken, expectNoSecrets } from './secrets.js';
+import { closeTunnels, expectEcho, failure, tunnelTo } from './tunnel-helpers.js';
 
 const USER = 'tunnelUser7';
 const PASSWORD = 's3cr3tPa55word';
 const WRONG_PASSWORD = 'wr0ngPa55word';
 const SECRETS = [PASSWORD, WRONG_PASSWORD, basicToken(USER, PASSWORD), basicToken(USER, WRONG_PASSWORD), `${USER}:`];
 
-const opened: Socket[] = [];
-afterEach(() => {
-  for (const socket of opened.splice(0)) socket.destroy();
-});
-
-/** Opens a tunnel, remembering the socket so that it is closed after the test. */
-async function tunnelTo(options: Parameters<typeof openProxyTunnel>[0]): Promise<Socket> {
-  const socket = await openProxyTunnel(options);
-  opened.push(socket);
-  return socket;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProxyError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProxyError);
-  expect(error).toBeInstanceOf(ConnectionError);
-  return error as ProxyError;
-}
-
-/** Both directions through the tunnel: the greeting, then an echo of random bytes. */
-async function expectEcho(socket: Socket): Promise<void> {
-  expect((await readBytes(socket, 6)).toString()).toBe('hello\n');
-  const payload = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) & 0xff));
-  socket.write(payload);
-  expect((await readBytes(socket, payload.length)).equals(payload)).toBe(true);
-}
+afterEach(closeTunnels);
 
 describe('HTTP CONNECT through tinyproxy', () => {
   let echo: EchoServer;

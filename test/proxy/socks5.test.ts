@@ -1,6 +1,5 @@
-import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openProxyTunnel, ProxyError } from '../../src/client/proxy.js';
+import { openProxyTunnel } from '../../src/client/proxy.js';
 import {
   encodeConnectRequest,
   encodeUserPass,
@@ -20,38 +19,14 @@ import {
   type ScriptedProxy,
 } from './helpers.js';
 import { expectNoSecrets } from './secrets.js';
+import { closeTunnels, expectEcho, failure, tunnelTo } from './tunnel-helpers.js';
 
 const USER = 'socksUser9';
 const PASSWORD = 'S0cksPa55word';
 const WRONG_PASSWORD = 'Wr0ngSocksPa55';
 const SECRETS = [PASSWORD, WRONG_PASSWORD, `${USER}:`];
 
-const opened: Socket[] = [];
-afterEach(() => {
-  for (const socket of opened.splice(0)) socket.destroy();
-});
-
-async function tunnelTo(options: Parameters<typeof openProxyTunnel>[0]): Promise<Socket> {
-  const socket = await openProxyTunnel(options);
-  opened.push(socket);
-  return socket;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProxyError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProxyError);
-  return error as ProxyError;
-}
-
-async function expectEcho(socket: Socket): Promise<void> {
-  expect((await readBytes(socket, 6)).toString()).toBe('hello\n');
-  const payload = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 13) & 0xff));
-  socket.write(payload);
-  expect((await readBytes(socket, payload.length)).equals(payload)).toBe(true);
-}
+afterEach(closeTunnels);
 
 describe('SOCKS5 through microsocks', () => {
   let echo: EchoServer;
@@ -71,7 +46,7 @@ describe('SOCKS5 through microsocks', () => {
 
   it('tunnels bytes both ways to an IPv4 target', async () => {
     const socket = await tunnelTo({ proxy: `socks5://127.0.0.1:${open.port}`, host: '127.0.0.1', port: echo.port });
-    await expectEcho(socket);
+    await expectEcho(socket, 13);
   });
 
   it('socks5: resolves localhost here and sends the address', async () => {
@@ -86,12 +61,12 @@ describe('SOCKS5 through microsocks', () => {
       },
     });
     expect(looked).toEqual(['localhost']);
-    await expectEcho(socket);
+    await expectEcho(socket, 13);
   });
 
   it('socks5: uses dns.lookup by default', async () => {
     const socket = await tunnelTo({ proxy: `socks5://127.0.0.1:${open.port}`, host: 'localhost', port: echo.port });
-    await expectEcho(socket);
+    await expectEcho(socket, 13);
   });
 
   it('socks5h: sends the name localhost for microsocks to resolve', async () => {
@@ -102,7 +77,7 @@ describe('SOCKS5 through microsocks', () => {
       port: echo.port,
       lookup: () => Promise.reject(new Error('socks5h must not resolve locally')),
     });
-    await expectEcho(socket);
+    await expectEcho(socket, 13);
     expect(echo.accepted()).toBe(before + 1);
   });
 
@@ -112,7 +87,7 @@ describe('SOCKS5 through microsocks', () => {
       host: '127.0.0.1',
       port: echo.port,
     });
-    await expectEcho(socket);
+    await expectEcho(socket, 13);
   });
 
   it('reports a wrong password as ProxyAuthFailed, without the credentials', async () => {
