@@ -96,4 +96,12 @@ describe('compression, Autobahn sections 12 and 13 (against python3-websockets)'
     expect(result).toMatchObject({ mismatches: 0, received: 64, errors: [] });
     expect(result.extensions).toMatch(agreed);
   });
+
+  it.each([9, 10, 11, 12, 13, 14, 15] as const)('window bits %i both ways: 32 messages echoed byte for byte', async (bits) => {
+    const result = await echoAll({ clientMaxWindowBits: bits, serverMaxWindowBits: bits }, [1024, 65536], 16);
+    expect(result).toMatchObject({ mismatches: 0, received: 32, errors: [] });
+    // The server may answer with a smaller window than offered (RFC 7692 7.1.2.1): python caps its own at 12.
+    const agreed = Number(/server_max_window_bits=(\d+)/.exec(result.extensions ?? '')?.[1]);
+    expect(agreed).toBe(Math.min(bits, 12));
+  });
 });
