@@ -4,11 +4,12 @@
 // raw peer as the sender, whose send measurement (lib/driver.js, counted and
 // checked by the sink) goes through the relay. Reports as the driver does.
 //
-//   tcp-relay     the obvious implementation: one net.Socket per side, piped
-//                 both ways, bytes never looked at
-//   wspipe-relay  startRelay() from examples/relay.mjs (or from the file in
-//                 $WSPIPE_RELAY_MODULE): decodes the client's frames and sends
-//                 them on from its own client connection
+//   tcp-relay          the obvious implementation: one net.Socket per side,
+//                      piped both ways, bytes never looked at
+//   wspipe-relay       createRelay() from wspipe/relay (the build: dist/relay),
+//                      no hook: frames re-masked in place and passed on
+//   wspipe-relay-hook  the same with a pass-through onMessage hook: every
+//                      message assembled, shown to the hook, sent as one frame
 import net from 'node:net';
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const RELAY_EXAMPLE = path.join(BENCH_DIR, '..', 'examples', 'relay.mjs');
+const RELAY_MODULE = path.join(BENCH_DIR, '..', 'dist', 'relay', 'index.js');
 
 class RelayUnavailable extends Error {}
 
@@ -51,13 +52,13 @@ function startTcpRelay(loadPort) {
   });
 }
 
-async function startWspipeRelay(loadPort) {
-  const file = process.env.WSPIPE_RELAY_MODULE ? path.resolve(process.env.WSPIPE_RELAY_MODULE) : RELAY_EXAMPLE;
-  if (!existsSync(file)) throw new RelayUnavailable(`${path.relative(process.cwd(), file)} is not there (it comes from branch relay)`);
-  const { startRelay } = await import(pathToFileURL(file).href);
-  if (typeof startRelay !== 'function') throw new RelayUnavailable(`${file} exports no startRelay`);
+async function startWspipeRelay(loadPort, hooked) {
+  if (!existsSync(RELAY_MODULE)) throw new RelayUnavailable('dist/relay/index.js is not there (npm run build)');
+  const { createRelay } = await import(pathToFileURL(RELAY_MODULE).href);
   // The relay appends the client's request path (/sink) to the upstream's.
-  return startRelay({ host: '127.0.0.1', port: 0, upstream: `ws://127.0.0.1:${loadPort}/` });
+  const relay = createRelay({ upstream: `ws://127.0.0.1:${loadPort}/`, ...(hooked ? { onMessage: () => undefined } : {}) });
+  const { port } = await relay.listen({ host: '127.0.0.1', port: 0 });
+  return { port, close: () => relay.close(), get stats() { return relay.metrics; } };
 }
 
 /** The raw peer sends the job's workload to the relay's port; resolves with its report. */
@@ -86,7 +87,7 @@ function snapshot(stats) {
 async function measure(job) {
   let relay;
   try {
-    relay = job.peer === 'tcp-relay' ? await startTcpRelay(job.port) : await startWspipeRelay(job.port);
+    relay = job.peer === 'tcp-relay' ? await startTcpRelay(job.port) : await startWspipeRelay(job.port, job.peer === 'wspipe-relay-hook');
   } catch (err) {
     if (err instanceof RelayUnavailable) return { skipped: err.message };
     throw err;

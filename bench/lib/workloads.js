@@ -15,7 +15,8 @@ export const CLIENT_PEERS = [
  */
 export const RELAY_PEERS = [
   { name: 'tcp-relay', title: 'plain TCP relay', file: 'relay-throughput.js' },
-  { name: 'wspipe-relay', title: 'wspipe relay (examples/relay.mjs)', file: 'relay-throughput.js' },
+  { name: 'wspipe-relay', title: 'wspipe/relay', file: 'relay-throughput.js' },
+  { name: 'wspipe-relay-hook', title: 'wspipe/relay, onMessage hook', file: 'relay-throughput.js' },
 ];
 
 /** Masking implementations, in table order; all run by mask.js. */
