@@ -291,7 +291,12 @@ export class FrameDecoder {
         }
         case State.MaskKey: {
           if (this.scratchFilled === 0 && end - pos >= 4) {
-            chunk.copy(this.maskKey, 0, pos, pos + 4);
+            // Four assignments: Buffer#copy costs more than the bytes for a 4-byte key.
+            const key = this.maskKey;
+            key[0] = chunk[pos]!;
+            key[1] = chunk[pos + 1]!;
+            key[2] = chunk[pos + 2]!;
+            key[3] = chunk[pos + 3]!;
             pos += 4;
           } else {
             this.headerStart = -1;

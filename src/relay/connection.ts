@@ -113,7 +113,31 @@ export interface SideCompression {
   relaySide?: NegotiatedDeflate;
 }
 
-const HIGH_WATER_BYTES = 1024 * 1024;
+/**
+ * XORs `chunk[start, end)` with `key` from key byte `offset`: `maskInPlace`,
+ * with the short payloads of chatty traffic unrolled here (a call and a
+ * rotating index per byte cost more than the bytes).
+ */
+function remaskPiece(chunk: Buffer, start: number, end: number, key: Buffer, offset: number): void {
+  if (end - start >= 32) {
+    maskInPlace(chunk, start, end, key, offset);
+    return;
+  }
+  const k0 = key[offset & 3]!;
+  const k1 = key[(offset + 1) & 3]!;
+  const k2 = key[(offset + 2) & 3]!;
+  const k3 = key[(offset + 3) & 3]!;
+  let i = start;
+  for (; i + 3 < end; i += 4) {
+    chunk[i] ^= k0;
+    chunk[i + 1] ^= k1;
+    chunk[i + 2] ^= k2;
+    chunk[i + 3] ^= k3;
+  }
+  if (i < end) chunk[i++] ^= k0;
+  if (i < end) chunk[i++] ^= k1;
+  if (i < end) chunk[i] ^= k2;
+}
 
 /** One side of a relayed connection: its socket, what decodes it, what encodes for it. */
 class Side {
@@ -383,7 +407,7 @@ export class RelayConnection {
     const decoder = src.decoder;
     const remask = src.name === 'client';
     const keys = defaultMaskKeys;
-    /** old key XOR new key of the frame being re-masked in place. */
+    /** Fresh random bytes R: the new key is old XOR R, and the payload is re-masked by XOR with R. */
     const rekey = Buffer.alloc(4);
     let inFrame = false;
     let inPlace = false;
@@ -406,16 +430,15 @@ export class RelayConnection {
           inPlace = headerStart >= 0 && chunk.length > 0;
           if (inPlace && !dst.closeSent) {
             if (remask) {
+              // RFC 6455 5.3: a new key "derived from a strong source of entropy". old XOR R
+              // is as random as R and unknown to the client; never all zeros (clear text).
               const k = start - 4;
-              rekey[0] = chunk[k]!;
-              rekey[1] = chunk[k + 1]!;
-              rekey[2] = chunk[k + 2]!;
-              rekey[3] = chunk[k + 3]!;
-              keys.writeKey(chunk, k);
-              rekey[0] ^= chunk[k]!;
-              rekey[1] ^= chunk[k + 1]!;
-              rekey[2] ^= chunk[k + 2]!;
-              rekey[3] ^= chunk[k + 3]!;
+              do keys.writeKey(rekey, 0);
+              while ((chunk[k]! ^ rekey[0]!) === 0 && (chunk[k + 1]! ^ rekey[1]!) === 0 && (chunk[k + 2]! ^ rekey[2]!) === 0 && (chunk[k + 3]! ^ rekey[3]!) === 0);
+              chunk[k] ^= rekey[0]!;
+              chunk[k + 1] ^= rekey[1]!;
+              chunk[k + 2] ^= rekey[2]!;
+              chunk[k + 3] ^= rekey[3]!;
             }
             dst.raw(chunk, headerStart, start);
           }
@@ -424,7 +447,7 @@ export class RelayConnection {
         // RFC 6455 5.5.1: nothing more to a side we sent a close to.
         if (!dst.closeSent) {
           if (inPlace) {
-            if (remask) maskInPlace(chunk, start, end, rekey, decoder.pieceKeyOffset);
+            if (remask) remaskPiece(chunk, start, end, rekey, decoder.pieceKeyOffset);
             dst.raw(chunk, start, end);
             dst.cutFrame = !frameEnd;
           } else {
