@@ -10,8 +10,12 @@
 //                      no hook: frames re-masked in place and passed on
 //   wspipe-relay-hook  the same with a pass-through onMessage hook: every
 //                      message assembled, shown to the hook, sent as one frame
+//
+// relay-pmd16k runs its own compressing sender and sink (relay-pmd.js), not
+// the raw peer and the load server: the relays then carry compressed frames.
 import net from 'node:net';
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -61,10 +65,20 @@ async function startWspipeRelay(loadPort, hooked) {
   return { port, close: () => relay.close(), get stats() { return relay.metrics; } };
 }
 
-/** The raw peer sends the job's workload to the relay's port; resolves with its report. */
+/** The compressing sink of relay-pmd16k, in its own process; resolves with its port and a stop(). */
+async function startPmdSink() {
+  const child = fork(path.join(BENCH_DIR, 'relay-pmd.js'), ['sink'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  const [msg] = await once(child, 'message');
+  return { port: msg.port, stop: () => child.kill() };
+}
+
+/** The raw peer (or the compressing sender) sends the job's workload to the relay's port; resolves with its report. */
 function runSender(job, relayPort) {
+  const compressed = job.workload === 'relay-pmd16k';
+  const file = compressed ? path.join(BENCH_DIR, 'relay-pmd.js') : path.join(BENCH_DIR, 'peers', 'raw.js');
+  const args = compressed ? ['send', JSON.stringify({ ...job, port: relayPort })] : [JSON.stringify({ ...job, peer: 'raw', port: relayPort })];
   return new Promise((resolve) => {
-    const sender = fork(path.join(BENCH_DIR, 'peers', 'raw.js'), [JSON.stringify({ ...job, peer: 'raw', port: relayPort })], {
+    const sender = fork(file, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv: [],
     });
@@ -86,9 +100,12 @@ function snapshot(stats) {
 
 async function measure(job) {
   let relay;
+  const sink = job.workload === 'relay-pmd16k' ? await startPmdSink() : undefined;
+  const upstreamPort = sink ? sink.port : job.port;
   try {
-    relay = job.peer === 'tcp-relay' ? await startTcpRelay(job.port) : await startWspipeRelay(job.port, job.peer === 'wspipe-relay-hook');
+    relay = job.peer === 'tcp-relay' ? await startTcpRelay(upstreamPort) : await startWspipeRelay(upstreamPort, job.peer === 'wspipe-relay-hook');
   } catch (err) {
+    sink?.stop();
     if (err instanceof RelayUnavailable) return { skipped: err.message };
     throw err;
   }
@@ -97,6 +114,7 @@ async function measure(job) {
   const cpu = process.cpuUsage(cpu0);
   const stats = snapshot(relay.stats);
   await relay.close();
+  sink?.stop();
   if (!result.ok) return result;
   // The relay's CPU time covers the sender's warm-up too; it is there to
   // compare relays with each other, not to divide by the counted messages.
