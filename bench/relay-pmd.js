@@ -10,6 +10,10 @@
 //       context takeover makes every copy valid), masked with a fixed key,
 //       as fast as the connection takes it; reports msg/s counted by the sink
 //
+//   node bench/relay-pmd.js hold '<job>'  opens job.idleConnections
+//       WebSocket connections to job.port's /idle and holds them (for
+//       relay-rss), reports when all are open, exits when told
+//
 // Both relays in the row see the same compressed bytes: the plain TCP relay
 // copies them; wspipe/relay passes the frames on without inflating them.
 import net from 'node:net';
@@ -115,7 +119,27 @@ async function send(job) {
   return { ok: true, value: ((c1 - c0) * 1000) / (t1 - t0), extra: { messages: c1 - c0, ms: t1 - t0, compressedBytes: deflated.length - 4 } };
 }
 
+/** Opens `job.idleConnections` connections to /idle one batch at a time and holds them until told. */
+async function hold(job) {
+  const sockets = [];
+  const open = () =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port: job.port });
+      sockets.push(socket);
+      socket.on('error', reject);
+      socket.write(createHandshakeRequest({ host: `127.0.0.1:${job.port}`, path: '/idle' }).bytes);
+      socket.once('data', (chunk) => (chunk.toString('latin1', 0, 12) === 'HTTP/1.1 101' ? resolve() : reject(new Error('refused'))));
+    });
+  for (let i = 0; i < job.idleConnections; i += 50) await Promise.all(Array.from({ length: Math.min(50, job.idleConnections - i) }, open));
+  process.send({ held: sockets.length });
+  process.on('message', () => {
+    for (const socket of sockets) socket.destroy();
+    process.exit(0);
+  });
+}
+
 if (process.argv[2] === 'sink') sink();
+else if (process.argv[2] === 'hold') hold(JSON.parse(process.argv[3])).catch((error) => process.send({ error: String(error) }, () => process.exit(1)));
 else if (process.argv[2] === 'send') {
   const report = (message) => process.send(message, () => process.exit(0));
   send(JSON.parse(process.argv[3])).then(report, (error) => report({ error: error?.stack ?? String(error) }));

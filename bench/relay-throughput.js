@@ -98,6 +98,26 @@ function snapshot(stats) {
   }
 }
 
+/** relay-rss: what each held relayed connection costs the relay process, after GC. */
+async function measureMemory(job, relay) {
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) {
+      globalThis.gc?.();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return process.memoryUsage();
+  };
+  const before = await settle();
+  const holder = fork(path.join(BENCH_DIR, 'relay-pmd.js'), ['hold', JSON.stringify({ ...job, port: relay.port })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  const [msg] = await once(holder, 'message');
+  if (msg.error) return { error: msg.error };
+  const after = await settle();
+  holder.send('done');
+  await once(holder, 'exit');
+  const each = (key) => (after[key] - before[key]) / msg.held / 1024;
+  return { ok: true, value: each('rss'), extra: { heapUsedKiB: each('heapUsed'), externalKiB: each('external'), connections: msg.held } };
+}
+
 async function measure(job) {
   let relay;
   const sink = job.workload === 'relay-pmd16k' ? await startPmdSink() : undefined;
@@ -108,6 +128,11 @@ async function measure(job) {
     sink?.stop();
     if (err instanceof RelayUnavailable) return { skipped: err.message };
     throw err;
+  }
+  if (job.workload === 'relay-rss') {
+    const result = await measureMemory(job, relay);
+    await relay.close();
+    return result;
   }
   const cpu0 = process.cpuUsage();
   const result = await runSender(job, relay.port);

@@ -58,6 +58,15 @@ export const WORKLOADS = [
   { id: 'relay-bin16k', title: 'relay 16 KiB binary to the sink', unit: 'msg/s', better: 'higher', kind: 'relay', payload: { binaryBytes: 16 * 1024 }, batchBytes: 64 * 1024 },
   { id: 'relay-text16', title: 'relay 16-byte text to the sink', unit: 'msg/s', better: 'higher', kind: 'relay', payload: { text: TEXT16 }, batchBytes: 64 * 1024 },
   // Issue 11: compressed frames passed through (relay-pmd.js sends and sinks them); a hook would inflate, so no hook column.
+  {
+    id: 'relay-rss',
+    title: 'relayed idle connection, relay RSS each',
+    unit: 'KiB',
+    better: 'lower',
+    kind: 'relay',
+    peers: ['tcp-relay', 'wspipe-relay'],
+    alsoShow: [{ key: 'heapUsedKiB', title: 'relayed idle connection, relay heapUsed each' }],
+  },
   { id: 'relay-pmd16k', title: 'relay 16 KiB JSON, compressed, passed through', unit: 'msg/s', better: 'higher', kind: 'relay', peers: ['tcp-relay', 'wspipe-relay'] },
   { id: 'mask-64', title: 'mask 64 B', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 64 },
   { id: 'mask-16k', title: 'mask 16 KiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 16 * 1024 },
