@@ -128,7 +128,7 @@ describe('close() and reconnect() take numbers only', () => {
     expect(error.message).toMatch(/number/);
   });
 
-  it.each([[-1], [2 ** 31], [Number.NaN], [Infinity], ['100'], [null]])('reconnect(%j) throws WSP_ERR_INVALID_OPTION', (delayMs) => {
+  it.each([[-1], [2 ** 31], [Number.NaN], [Infinity], ['100'], [null]])('reconnect(%s) throws WSP_ERR_INVALID_OPTION', (delayMs) => {
     const ws = new WebSocketClient('ws://127.0.0.1:1/');
     const error = usage(() => ws.reconnect(delayMs as unknown as number));
     expect(error.code).toBe('WSP_ERR_INVALID_OPTION');
