@@ -73,11 +73,8 @@ function inflict(socket: net.Socket, phase: ServerPhase, fault: Fault): void {
 }
 
 /** A server that plays `phase`, then `fault`. */
-export async function startFaultServer(phase: ServerPhase, fault: Fault): Promise<FaultServer> {
-  const sockets = new Set<net.Socket>();
+export function startFaultServer(phase: ServerPhase, fault: Fault): Promise<FaultServer> {
   const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     if (phase === 'accepted') {
       socket.resume(); // reads (and drops) the request, so it sees the client's FIN
@@ -100,6 +97,16 @@ export async function startFaultServer(phase: ServerPhase, fault: Fault): Promis
       if (phase !== 'closing') inflict(socket, phase, fault);
     });
   });
+  return listen(server);
+}
+
+/** Listens on 127.0.0.1, keeping count of the accepted sockets still open. */
+async function listen(server: net.Server): Promise<FaultServer> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
@@ -112,43 +119,16 @@ export async function startFaultServer(phase: ServerPhase, fault: Fault): Promis
 }
 
 /** node:http with a header limit the client's request exceeds: it answers 431 with Connection: close and closes. */
-export async function start431Server(): Promise<FaultServer> {
-  const server = http.createServer({ maxHeaderSize: 64 }, () => {});
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    openSockets: () => sockets.size,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+export function start431Server(): Promise<FaultServer> {
+  return listen(http.createServer({ maxHeaderSize: 64 }, () => {}));
 }
 
 /** A TLS server, for `ws://` pointed at a TLS port. */
-export async function startTlsPortServer(): Promise<FaultServer> {
+export function startTlsPortServer(): Promise<FaultServer> {
   const { key, cert } = makeCertificate();
-  const sockets = new Set<net.Socket>();
   const server = tls.createServer({ key, cert }, () => {});
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
   server.on('tlsClientError', () => {});
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    openSockets: () => sockets.size,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return listen(server);
 }
 
 /** A port nothing listens on. */
