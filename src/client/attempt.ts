@@ -127,6 +127,11 @@ export class Attempt implements DecoderSink {
     );
   }
 
+  /** Whether the handshake completed. */
+  get everOpened(): boolean {
+    return this.openedAt !== undefined;
+  }
+
   /** Bytes accepted and not yet handed to the operating system. */
   get bufferedAmount(): number {
     return (this.deflater?.pendingBytes ?? 0) + (this.encoder?.bufferedBytes ?? 0) + (this.socket?.writableLength ?? 0);

@@ -45,3 +45,15 @@ export class SendQueue {
     return messages;
   }
 }
+
+/** Data `send()` accepts. */
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+/** `send()`'s data as a string or a Buffer (a view of the caller's memory, not a copy). */
+export function toPayload(data: SendData): Buffer | string {
+  if (typeof data === 'string') return data;
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw new UsageError(ErrorCode.InvalidOption, 'send() takes a string, a Buffer, an ArrayBuffer or a typed array');
+}

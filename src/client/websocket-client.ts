@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, UsageError, WebSocketError } from '../protocol/errors.js';
-import { createHandshakeRequest, type HandshakeRequestOptions, type HandshakeResponse } from '../protocol/handshake.js';
+import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { Opcode } from '../protocol/opcode.js';
 import { isValidUtf8 } from '../protocol/utf8-validator.js';
 import { Attempt, type AttemptEnd, type AttemptHost } from './attempt.js';
@@ -11,18 +11,16 @@ import {
   parseWebSocketUrl,
   redactUrl,
   resolveOptions,
-  urlAuthorization,
-  type ParsedUrl,
   type ResolvedOptions,
   type WebSocketClientOptions,
 } from './options.js';
+import { Route } from './redirect.js';
 import { planRetry } from './reconnect.js';
-import { SendQueue } from './send-queue.js';
+import { SendQueue, toPayload, type SendData } from './send-queue.js';
 
 export type { ReadyState } from './lifecycle.js';
 
-/** Data `send()` accepts. */
-export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
+export type { SendData } from './send-queue.js';
 
 /** Per-call options of `send()`. */
 export interface SendOptions {
@@ -49,7 +47,7 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
  * its lifecycle in `lifecycle.ts`. Reconnecting builds a new attempt on a new
  * socket.
  */
-export class WebSocketClient extends EventEmitter implements AttemptHost {
+export class WebSocketClient extends EventEmitter {
   /** Fires when the TCP (or TLS) connection is up. */
   onConnect: ((conn: WebSocketClient) => void) | undefined;
   /** Fires when the opening handshake completed; `response` is the server's 101. */
@@ -67,12 +65,8 @@ export class WebSocketClient extends EventEmitter implements AttemptHost {
 
   /** The URL given (without credentials); after a redirect the current one is `currentUrl`. */
   readonly url: string;
-  private readonly initialTarget: ParsedUrl;
-  /** Where the current attempt goes: the URL given, or where a redirect sent it. */
-  private target: ParsedUrl;
-  private redirects = 0;
-  /** Set once a redirect leaves the original host: Authorization and Cookie are no longer sent. */
-  private crossedHosts = false;
+  /** Where the current attempt goes: the URL given, or where redirects sent it. */
+  private readonly route: Route;
   private readonly options: ResolvedOptions;
   private attempt: Attempt | undefined;
   /** Whether connect() was ever called: `'idle'` before, `'closed'` between attempts. */
@@ -93,13 +87,12 @@ export class WebSocketClient extends EventEmitter implements AttemptHost {
 
   constructor(url: string | URL, options: WebSocketClientOptions = {}) {
     super();
-    this.initialTarget = parseWebSocketUrl(url);
-    this.target = this.initialTarget;
-    this.url = redactUrl(this.target.url);
+    this.route = new Route(parseWebSocketUrl(url));
+    this.url = redactUrl(this.route.initial.url);
     this.options = resolveOptions(options);
     this.queue = new SendQueue(this.options.maxQueuedBytes);
     // Building a request now checks headers, protocols and origin at construction.
-    createHandshakeRequest(this.requestOptions());
+    createHandshakeRequest(this.route.request(this.options));
     this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
@@ -130,7 +123,7 @@ export class WebSocketClient extends EventEmitter implements AttemptHost {
 
   /** The URL of the current attempt (differs from `url` after a redirect), without credentials. */
   get currentUrl(): string {
-    return redactUrl(this.target.url);
+    return redactUrl(this.route.current.url);
   }
 
   /** Opens the connection. Calling it while connecting or open does nothing. */
@@ -163,7 +156,9 @@ export class WebSocketClient extends EventEmitter implements AttemptHost {
     const a = this.attempt;
     if (a?.phase === 'open') return a.sendFrame(opcode, payload, options?.compress);
     const state = this.readyState;
-    const waiting = state === 'connecting' || state === 'idle' || this.reconnectTimer !== undefined;
+    // A reconnect may follow an attempt that failed before opening: queue for it (planReconnect drops the queue if none does).
+    const failingEarly = a?.phase === 'discarding' && !a.everOpened;
+    const waiting = state === 'connecting' || state === 'idle' || this.reconnectTimer !== undefined || failingEarly;
     if (!waiting || this.userClosed) {
       this.report(new WebSocketError(ErrorCode.SendFailed, `cannot send: the connection is ${state}`));
       return false;
@@ -261,80 +256,47 @@ export class WebSocketClient extends EventEmitter implements AttemptHost {
   // ---------------------------------------------------------------------------
   // Attempts.
 
-  private requestOptions(): HandshakeRequestOptions {
-    const headers: Record<string, string | string[]> = { ...this.options.headers };
-    const names = Object.keys(headers);
-    const has = (name: string): boolean => names.some((n) => n.toLowerCase() === name);
-    const authorization = urlAuthorization(this.target.url);
-    if (authorization !== undefined && !has('authorization')) headers['Authorization'] = authorization;
-    if (this.crossedHosts) {
-      // Credentials were meant for the first host, not for wherever a redirect points.
-      for (const name of Object.keys(headers)) {
-        const lower = name.toLowerCase();
-        if (lower === 'authorization' || lower === 'cookie') delete headers[name];
-      }
-    }
-    return { host: this.target.hostHeader, path: this.target.path, headers, protocols: this.options.protocols, origin: this.options.origin };
-  }
-
   private startAttempt(redirected: boolean): void {
-    if (!redirected) {
-      this.target = this.initialTarget;
-      this.redirects = 0;
-      this.crossedHosts = false;
-    }
+    if (!redirected) this.route.restart();
     this.started = true;
-    this.attempt = new Attempt(this, this.options, this.target, this.requestOptions(), this.redirects, this.paused);
+    const route = this.route;
+    this.attempt = new Attempt(this.host, this.options, route.current, route.request(this.options), route.redirects, this.paused);
     this.attempt.start();
   }
 
-  /** @internal */
-  attemptConnected(): void {
-    this.onConnect?.(this);
-    this.emit('connect');
-  }
+  /** What the attempts report back: kept off the public surface. */
+  private readonly host: AttemptHost = {
+    attemptConnected: () => {
+      this.onConnect?.(this);
+      this.emit('connect');
+    },
+    attemptOpened: (attempt, response) => {
+      this.lastResponse = response;
+      // Messages sent before the handshake completed go first, in order.
+      for (const message of this.queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
+      this.onWebSocketConnect?.(this, response);
+      this.emit('open', response);
+    },
+    attemptMessage: (data, isBinary) => {
+      this.onMessage?.(this, data, isBinary);
+      this.emit('message', data, isBinary);
+    },
+    attemptControl: (event, payload) => void this.emit(event, payload),
+    attemptError: (error) => this.report(error),
+    attemptBuffer: (event) => {
+      if (event === 'bufferFull') this.onBufferFull?.(this);
+      else this.onBufferDrain?.(this);
+      this.emit(event);
+    },
+    attemptEnded: (attempt, end) => this.attemptEnded(attempt, end),
+  };
 
-  /** @internal */
-  attemptOpened(attempt: Attempt, response: HandshakeResponse): void {
-    this.lastResponse = response;
-    // Messages sent before the handshake completed go first, in order.
-    for (const message of this.queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
-    this.onWebSocketConnect?.(this, response);
-    this.emit('open', response);
-  }
-
-  /** @internal */
-  attemptMessage(data: string | Buffer | Buffer[], isBinary: boolean): void {
-    this.onMessage?.(this, data, isBinary);
-    this.emit('message', data, isBinary);
-  }
-
-  /** @internal */
-  attemptControl(event: 'ping' | 'pong', payload: Buffer): void {
-    this.emit(event, payload);
-  }
-
-  /** @internal */
-  attemptError(error: WebSocketError): void {
-    this.report(error);
-  }
-
-  /** @internal */
-  attemptBuffer(event: 'bufferFull' | 'drain'): void {
-    if (event === 'bufferFull') this.onBufferFull?.(this);
-    else this.onBufferDrain?.(this);
-    this.emit(event);
-  }
-
-  /** @internal The attempt is over: report the close, maybe reconnect. */
-  attemptEnded(attempt: Attempt, end: AttemptEnd): void {
+  /** The attempt is over: report the close, maybe reconnect (or follow a redirect). */
+  private attemptEnded(attempt: Attempt, end: AttemptEnd): void {
     if (this.attempt === attempt) this.attempt = undefined;
     if (end.redirectTo && !this.userClosed) {
       // Not an ending: the same connection attempt goes on at the new location.
-      const from = this.target;
-      this.redirects++;
-      if (end.redirectTo.url.host !== from.url.host) this.crossedHosts = true;
-      this.target = end.redirectTo;
+      const from = this.route.follow(end.redirectTo);
       this.emit('redirect', { from: redactUrl(from.url), to: redactUrl(end.redirectTo.url) });
       if (this.attempt === undefined) this.startAttempt(true);
       return;
@@ -391,12 +353,4 @@ export class WebSocketClient extends EventEmitter implements AttemptHost {
     this.onError?.(this, error.code, error.message, error);
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
-}
-
-function toPayload(data: SendData): Buffer | string {
-  if (typeof data === 'string') return data;
-  if (Buffer.isBuffer(data)) return data;
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  throw new UsageError(ErrorCode.InvalidOption, 'send() takes a string, a Buffer, an ArrayBuffer or a typed array');
 }

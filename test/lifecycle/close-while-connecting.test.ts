@@ -110,6 +110,34 @@ describe('close() while connecting is graceful; terminate() is not', () => {
   });
 });
 
+describe('send() while an attempt fails before opening', () => {
+  it('is queued for the automatic reconnection, and delivered once on it', async () => {
+    const refusing = await TestServer.start({ handshake: { status: 503, body: 'later' } });
+    try {
+      const ws = new WebSocketClient(refusing.url(), { reconnect: { initialDelayMs: 20, jitter: 'none' } });
+      const seen = watch(ws);
+      ws.onError = (_c, code) => {
+        seen.errors.push(code);
+        if (code === 'WSP_ERR_HANDSHAKE_STATUS') {
+          expect(ws.send('from onError')).toBe(true);
+          refusing.handshake = 'accept';
+        }
+      };
+      const connection = nextEvent<[TestConnection]>(refusing, 'connection', 5_000);
+      ws.connect();
+      const [conn] = await connection;
+      await waitUntil(() => conn.messages.length > 0, 5_000, 'the queued message');
+      expect(conn.messages.map((m) => m.data.toString())).toEqual(['from onError']);
+      expect(seen.errors).toEqual(['WSP_ERR_HANDSHAKE_STATUS']);
+      expect(seen.closes).toEqual([1006]);
+      ws.close();
+      await waitUntil(() => seen.closes.length === 2, 5_000, 'the second onClose');
+    } finally {
+      await refusing.close();
+    }
+  });
+});
+
 describe('close() and reconnect() take numbers only', () => {
   const usage = (f: () => void): UsageError => {
     try {
