@@ -9,13 +9,14 @@ export type ReadyState = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
  * Where one connection attempt is, named after what it waits for.
  *
  * ```
- *  connecting ──tcp-connected──> tls ──transport-ready──> handshake ──response──> open
- *      └──────────transport-ready───────────────────────────┘                     │
- *                                                                    close-called │ close-received
- *                                                                                 v      │
- *                                                     closing ──close-received──> ending <┘
- *  any phase before closed ──error / timeout / terminate / redirect──> discarding
- *  any phase before closed ──socket-closed──> closed
+ *  connecting ─tcp-connected─> tls ─transport-ready─> handshake ─response─> open ─close-called─> closing
+ *      └───────────────transport-ready────────────────────┘                  │                     │
+ *                                                                      close-received        close-received
+ *                                                                            v                     │
+ *                                                                          ending <────────────────┘
+ *  close-called before open: same phase, the close deferred until open
+ *  any phase but closed ─errors, timeouts, terminate, redirect─> discarding (details: TABLE)
+ *  any phase but closed ─socket-closed─> closed (the one close report)
  * ```
  */
 export type Phase =
