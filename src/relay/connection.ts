@@ -228,6 +228,59 @@ function newMetrics(): DirectionMetrics {
   return { messages: 0, frames: 0, bytes: 0, dropped: 0, replaced: 0, inflated: 0, deflated: 0 };
 }
 
+/**
+ * Counts one direction's frames and messages as they are decoded, and shows
+ * each frame to `onFrame` (one reused object: no allocation per frame).
+ */
+class FrameTally {
+  private started = false;
+  private readonly frame: RelayFrame = { opcode: 0, fin: false, rsv1: false, bytes: 0 };
+
+  constructor(
+    readonly metrics: DirectionMetrics,
+    private readonly onFrame: PumpConfig['onFrame'],
+    private readonly direction: Direction,
+    private readonly connection: RelayConnection,
+  ) {}
+
+  /** A data piece; returns true when it is the first of its frame. */
+  piece(opcode: number, bytes: number, messageStart: boolean, compressed: boolean): boolean {
+    this.metrics.bytes += bytes;
+    const first = !this.started;
+    if (first) {
+      this.started = true;
+      const frame = this.frame;
+      frame.opcode = messageStart ? opcode : Opcode.Continuation;
+      frame.rsv1 = messageStart && compressed;
+      frame.bytes = 0;
+    }
+    this.frame.bytes += bytes;
+    return first;
+  }
+
+  /** The current data frame is complete (and with it the message, when `messageEnd`). */
+  frameEnd(messageEnd: boolean): void {
+    this.started = false;
+    this.metrics.frames += 1;
+    if (messageEnd) this.metrics.messages += 1;
+    if (this.onFrame === undefined) return;
+    this.frame.fin = messageEnd;
+    this.onFrame(this.frame, this.direction, this.connection);
+  }
+
+  /** A control frame. */
+  control(opcode: number, bytes: number): void {
+    this.metrics.frames += 1;
+    if (this.onFrame === undefined) return;
+    const frame = this.frame;
+    frame.opcode = opcode;
+    frame.fin = true;
+    frame.rsv1 = false;
+    frame.bytes = bytes;
+    this.onFrame(frame, this.direction, this.connection);
+  }
+}
+
 /** Per-connection counters, and the bytes it holds now. */
 export interface ConnectionMetrics {
   readonly clientToUpstream: DirectionMetrics;
@@ -358,7 +411,8 @@ export class RelayConnection {
       src.inflater = new MessageInflater({ negotiated: compression.relaySide, maxMessageBytes: this.config.maxMessageBytes });
       src.deflater = new MessageDeflater({ negotiated: compression.relaySide });
     }
-    src.sink = hooked ? this.messageSink(src, metrics, direction) : this.passSink(src, metrics, direction);
+    const tally = new FrameTally(metrics, this.config.onFrame, direction, this);
+    src.sink = hooked ? this.messageSink(src, tally) : this.passSink(src, tally);
   }
 
   /** Decodes `chunk` from `from`; what it yields is written to the other side at the end. */
@@ -402,29 +456,18 @@ export class RelayConnection {
   }
 
   /** Frames passed on as they are (see the top of this file). */
-  private passSink(src: Side, metrics: DirectionMetrics, direction: Direction): DecoderSink & { paused: boolean } {
+  private passSink(src: Side, tally: FrameTally): DecoderSink & { paused: boolean } {
     const dst = src.peer;
     const decoder = src.decoder;
     const remask = src.name === 'client';
     const keys = defaultMaskKeys;
     /** Fresh random bytes R: the new key is old XOR R, and the payload is re-masked by XOR with R. */
     const rekey = Buffer.alloc(4);
-    let inFrame = false;
     let inPlace = false;
-    let frameBytes = 0;
-    let frameOpcode = 0;
-    let frameRsv1 = false;
-    const onFrame = this.config.onFrame;
-    const frame: RelayFrame = { opcode: 0, fin: false, rsv1: false, bytes: 0 };
     return {
       paused: false,
       data: (opcode, chunk, start, end, messageStart, messageEnd, frameEnd, compressed) => {
-        metrics.bytes += end - start;
-        if (!inFrame) {
-          inFrame = true;
-          frameBytes = 0;
-          frameOpcode = messageStart ? opcode : Opcode.Continuation;
-          frameRsv1 = messageStart && compressed;
+        if (tally.piece(opcode, end - start, messageStart, compressed)) {
           const headerStart = decoder.frameStart;
           // An empty frame's piece is not in the chunk (it has no bytes): encode it anew.
           inPlace = headerStart >= 0 && chunk.length > 0;
@@ -443,7 +486,6 @@ export class RelayConnection {
             dst.raw(chunk, headerStart, start);
           }
         }
-        frameBytes += end - start;
         // RFC 6455 5.5.1: nothing more to a side we sent a close to.
         if (!dst.closeSent) {
           if (inPlace) {
@@ -455,85 +497,50 @@ export class RelayConnection {
             dst.encoder.addFrame(messageStart ? opcode : Opcode.Continuation, chunk.subarray(start, end), messageEnd, messageStart && compressed);
           }
         }
-        if (frameEnd) {
-          inFrame = false;
-          metrics.frames += 1;
-          if (messageEnd) metrics.messages += 1;
-          if (onFrame !== undefined) {
-            frame.opcode = frameOpcode;
-            frame.fin = messageEnd;
-            frame.rsv1 = frameRsv1;
-            frame.bytes = frameBytes;
-            onFrame(frame, direction, this);
-          }
-        }
+        if (frameEnd) tally.frameEnd(messageEnd);
       },
-      control: (opcode, payload) => this.control(src, opcode, payload, metrics, direction, frame),
-      close: (code, reason, payload) => this.closeFrom(src, code, reason, payload, metrics, direction, frame),
+      control: (opcode, payload) => this.control(src, opcode, payload, tally),
+      close: (code, reason, payload) => this.closeFrom(src, code, reason, payload, tally),
       error: (error) => this.failFrom(src, error),
     };
   }
 
   /** Whole messages, shown to `onMessage`, then sent as one frame each. */
-  private messageSink(src: Side, metrics: DirectionMetrics, direction: Direction): DecoderSink & { paused: boolean } {
+  private messageSink(src: Side, tally: FrameTally): DecoderSink & { paused: boolean } {
     const dst = src.peer;
     const decoder = src.decoder;
+    const metrics = tally.metrics;
     const assembler = new MessageAssembler();
-    const onFrame = this.config.onFrame;
-    const frame: RelayFrame = { opcode: 0, fin: false, rsv1: false, bytes: 0 };
-    let frameBytes = 0;
-    let frameStarted = false;
-    let frameOpcode = 0;
-    let frameRsv1 = false;
-    const sink: DecoderSink & { paused: boolean } = {
+    return {
       paused: false,
       data: (opcode, chunk, start, end, messageStart, messageEnd, frameEnd, compressed) => {
-        metrics.bytes += end - start;
-        if (!frameStarted) {
-          frameStarted = true;
-          frameBytes = 0;
-          frameOpcode = messageStart ? opcode : Opcode.Continuation;
-          frameRsv1 = messageStart && compressed;
-        }
-        frameBytes += end - start;
-        if (frameEnd) {
-          frameStarted = false;
-          metrics.frames += 1;
-          if (onFrame !== undefined) {
-            frame.opcode = frameOpcode;
-            frame.fin = messageEnd;
-            frame.rsv1 = frameRsv1;
-            frame.bytes = frameBytes;
-            onFrame(frame, direction, this);
-          }
-        }
+        tally.piece(opcode, end - start, messageStart, compressed);
+        if (frameEnd) tally.frameEnd(messageEnd);
         const remaining = compressed ? undefined : decoder.messageRemainingBytes;
         const message = assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining);
-        if (message === undefined) return;
-        metrics.messages += 1;
-        if (dst.closeSent) return;
+        if (message === undefined || dst.closeSent) return;
         const data = message.data as Buffer;
-        if (!compressed) return this.judge(src, opcode, data, metrics, direction);
+        if (!compressed) return this.judge(src, opcode, data, metrics);
         if (src.inflater === undefined) return this.failFrom(src, new ProtocolError(ErrorCode.ReservedBits, 'RSV1 without compression'));
         this.wait(src, (done) =>
           src.inflater!.inflate(opcode, [data], (error, payload) => {
             if (src.gone) return;
             if (error) return this.failFrom(src, error);
             metrics.inflated += 1;
-            this.judge(src, opcode, payload, metrics, direction);
+            this.judge(src, opcode, payload, metrics);
             done();
           }),
         );
       },
-      control: (opcode, payload) => this.control(src, opcode, payload, metrics, direction, frame),
-      close: (code, reason, payload) => this.closeFrom(src, code, reason, payload, metrics, direction, frame),
+      control: (opcode, payload) => this.control(src, opcode, payload, tally),
+      close: (code, reason, payload) => this.closeFrom(src, code, reason, payload, tally),
       error: (error) => this.failFrom(src, error),
     };
-    return sink;
   }
 
   /** Shows a message to the hook and sends what it decides. */
-  private judge(src: Side, opcode: number, data: Buffer, metrics: DirectionMetrics, direction: Direction): void {
+  private judge(src: Side, opcode: number, data: Buffer, metrics: DirectionMetrics): void {
+    const direction: Direction = src.name === 'client' ? 'client-to-upstream' : 'upstream-to-client';
     const message: RelayMessage = {
       type: opcode === Opcode.Text ? 'text' : 'binary',
       data,
@@ -621,35 +628,16 @@ export class RelayConnection {
   }
 
   // RFC 6455 5.5.2/5.5.3: pings and pongs are forwarded; the far end answers its own pings.
-  private control(src: Side, opcode: number, payload: Buffer, metrics: DirectionMetrics, direction: Direction, frame: RelayFrame): void {
-    metrics.frames += 1;
-    this.observe(opcode, payload.length, direction, frame);
+  private control(src: Side, opcode: number, payload: Buffer, tally: FrameTally): void {
+    tally.control(opcode, payload.length);
     const dst = src.peer;
     if (dst.closeSent) return;
     dst.encoder.addFrame(opcode, payload, true, false);
   }
 
-  private observe(opcode: number, bytes: number, direction: Direction, frame: RelayFrame): void {
-    if (this.config.onFrame === undefined) return;
-    frame.opcode = opcode;
-    frame.fin = true;
-    frame.rsv1 = false;
-    frame.bytes = bytes;
-    this.config.onFrame(frame, direction, this);
-  }
-
   /** `src` sent a close frame: forward it; a closing handshake that is complete ends its TCP connection. */
-  private closeFrom(
-    src: Side,
-    code: number | undefined,
-    reason: string,
-    payload: Buffer,
-    metrics: DirectionMetrics,
-    direction: Direction,
-    frame: RelayFrame,
-  ): void {
-    metrics.frames += 1;
-    this.observe(Opcode.Close, payload.length, direction, frame);
+  private closeFrom(src: Side, code: number | undefined, reason: string, payload: Buffer, tally: FrameTally): void {
+    tally.control(Opcode.Close, payload.length);
     src.closeReceived = true;
     src.received = { code: code ?? CloseCode.NoStatusReceived, reason };
     const dst = src.peer;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Relay } from 'wspipe/relay';
 import { WebSocketClient } from '../../src/index.js';
 import {
   createHandshakeResponse,
@@ -45,6 +46,31 @@ async function startServer(serve: (socket: net.Socket, leftover: Buffer) => void
   return `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
 }
 
+/**
+ * Holds the reader for HOLD_MS (then `check` what got through), lets it go
+ * with `release`, waits until `done`; meanwhile samples what the relay holds.
+ * Asserts it stayed under 1 MiB, sampled and after each read.
+ */
+async function heldBack(
+  relay: Relay,
+  what: string,
+  steps: { check(): void; release(): void; done(): boolean },
+): Promise<void> {
+  let maxSampled = 0;
+  const sampler = setInterval(() => (maxSampled = Math.max(maxSampled, relay.metrics.bufferedBytes)), 2);
+  try {
+    await delay(HOLD_MS);
+    steps.check();
+    steps.release();
+    await waitUntil(steps.done, 60_000, 'every message', 20);
+  } finally {
+    clearInterval(sampler);
+  }
+  expect(maxSampled).toBeLessThan(MIB);
+  expect(relay.metrics.peakBufferedBytes).toBeLessThan(MIB);
+  console.log(`relay (${what}): at most ${maxSampled} B sampled, ${relay.metrics.peakBufferedBytes} B after a read`);
+}
+
 /** The message `i` of a run: 1 MiB, its index in its first four bytes. */
 function message(base: Buffer, i: number): Buffer {
   const copy = Buffer.from(base);
@@ -82,21 +108,12 @@ describe('relay backpressure and load', () => {
     ws.pause();
     ws.connect();
     await waitUntil(() => relay.metrics.open === 1, 5_000, 'the relayed connection');
-    let maxSampled = 0;
-    const sampler = setInterval(() => (maxSampled = Math.max(maxSampled, relay.metrics.bufferedBytes)), 2);
-    try {
-      await delay(HOLD_MS);
-      const whilePaused = relay.metrics.upstreamToClient.bytes;
-      expect(whilePaused, 'the relay stopped reading the upstream').toBeLessThan(64 * MIB);
-      ws.resume();
-      await waitUntil(() => received === TOTAL_MESSAGES, 60_000, 'every message', 20);
-    } finally {
-      clearInterval(sampler);
-    }
+    await heldBack(relay, 'upstream to paused client', {
+      check: () => expect(relay.metrics.upstreamToClient.bytes, 'the relay stopped reading the upstream').toBeLessThan(64 * MIB),
+      release: () => ws.resume(),
+      done: () => received === TOTAL_MESSAGES,
+    });
     expect(receivedHash.digest('hex')).toBe(sentHash.digest('hex'));
-    expect(maxSampled).toBeLessThan(MIB);
-    expect(relay.metrics.peakBufferedBytes).toBeLessThan(MIB);
-    console.log(`relay (upstream to paused client): at most ${maxSampled} B sampled, ${relay.metrics.peakBufferedBytes} B after a read`);
   }, 90_000);
 
   it('holds under 1 MiB per connection while the upstream reads nothing and the client sends 256 MiB', async () => {
@@ -139,20 +156,12 @@ describe('relay backpressure and load', () => {
     ws.on('open', send);
     ws.connect();
     await waitUntil(() => upstreamSocket !== undefined && relay.metrics.open === 1, 5_000, 'the relayed connection');
-    let maxSampled = 0;
-    const sampler = setInterval(() => (maxSampled = Math.max(maxSampled, relay.metrics.bufferedBytes)), 2);
-    try {
-      await delay(HOLD_MS);
-      expect(sent, 'the client was held back').toBeLessThan(64);
-      upstreamSocket!.resume();
-      await waitUntil(() => receivedMessages === TOTAL_MESSAGES, 60_000, 'every message upstream', 20);
-    } finally {
-      clearInterval(sampler);
-    }
+    await heldBack(relay, 'client to paused upstream', {
+      check: () => expect(sent, 'the client was held back').toBeLessThan(64),
+      release: () => upstreamSocket!.resume(),
+      done: () => receivedMessages === TOTAL_MESSAGES,
+    });
     expect(receivedHash.digest('hex')).toBe(sentHash.digest('hex'));
-    expect(maxSampled).toBeLessThan(MIB);
-    expect(relay.metrics.peakBufferedBytes).toBeLessThan(MIB);
-    console.log(`relay (client to paused upstream): at most ${maxSampled} B sampled, ${relay.metrics.peakBufferedBytes} B after a read`);
   }, 90_000);
 
   it('opens and closes 1,000 concurrent relayed connections and leaks no socket, timer or listener', async () => {
