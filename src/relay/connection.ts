@@ -31,6 +31,7 @@ import type { NegotiatedDeflate } from '../protocol/permessage-deflate.js';
 import { MessageInflater } from '../streams/message-inflater.js';
 import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
 import type { RelayRequest } from './request.js';
+import { xorInPlace } from './xor.js';
 
 /** Which way a message or frame travels. */
 export type Direction = 'client-to-upstream' | 'upstream-to-client';
@@ -120,7 +121,7 @@ export interface SideCompression {
  */
 function remaskPiece(chunk: Buffer, start: number, end: number, key: Buffer, offset: number): void {
   if (end - start >= 32) {
-    maskInPlace(chunk, start, end, key, offset);
+    xorInPlace(chunk, start, end, key, offset);
     return;
   }
   const k0 = key[offset & 3]!;
