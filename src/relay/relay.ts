@@ -433,6 +433,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     const { upstream } = this.options;
     if (this.staticUpstream !== undefined) {
       const base = this.staticUpstream;
+      // ws+unix: the request path follows the socket path in the URL; only `path` changes.
+      if (base.socketPath !== undefined) return { ...base, path: base.path.replace(/\/$/, '') + request.path };
       const url = new URL(base.url.href);
       const query = request.path.indexOf('?');
       url.pathname = base.url.pathname.replace(/\/$/, '') + (query === -1 ? request.path : request.path.slice(0, query));

@@ -75,3 +75,24 @@ describe('relay transports to the upstream', () => {
     expect([...plain.connections][0]!.request.headers['host']).toBe('upstream.invalid:1234');
   });
 });
+
+describe('relay to a unix socket upstream', () => {
+  it('appends the client path to a ws+unix: upstream', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'wspipe-relay-'));
+    const socketPath = join(dir, 'upstream.sock');
+    const unix = await startEchoServer({ path: socketPath });
+    harness.cleanups.push(async () => {
+      await unix.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const { url } = await harness.mount('listen', { upstream: `ws+unix://${socketPath}:/base` });
+    const { ws, events } = harness.open(url('/room?x=1'));
+    await events.first('open', 5_000);
+    ws.send('over a unix socket');
+    expect((await events.first('message', 5_000)).args[0]).toBe('over a unix socket');
+    expect([...unix.connections][0]!.request.path).toBe('/base/room?x=1');
+  });
+});
