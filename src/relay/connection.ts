@@ -24,7 +24,8 @@ import { encodeClosePayload } from '../protocol/close.js';
 import { ProtocolError, WebSocketError, ErrorCode } from '../protocol/errors.js';
 import { FrameDecoder, type DecoderSink } from '../protocol/frame-decoder.js';
 import { FrameEncoder } from '../protocol/frame-encoder.js';
-import { defaultMaskKeys, maskInPlace } from '../protocol/mask.js';
+import { randomFillSync } from 'node:crypto';
+import { maskInPlace } from '../protocol/mask.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
 import { Opcode } from '../protocol/opcode.js';
 import type { NegotiatedDeflate } from '../protocol/permessage-deflate.js';
@@ -114,6 +115,44 @@ export interface SideCompression {
   relaySide?: NegotiatedDeflate;
 }
 
+/** Random bytes for new masking keys, drawn in bulk (one `randomFillSync` per 16,384 frames). */
+const RANDOM_POOL_BYTES = 64 * 1024;
+const randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
+let randomAt = RANDOM_POOL_BYTES;
+
+/**
+ * Gives the frame whose key is at `chunk[k, k + 4)` a new key: old XOR R for
+ * fresh random bytes R, which it writes into `rekey`. RFC 6455 5.3: the key
+ * must be "derived from a strong source of entropy" and unpredictable; old
+ * XOR R is as random as R and unknown to the client. R is never zero (the
+ * key would be the client's) and the new key never all zeros (clear text).
+ */
+function rekeyInPlace(chunk: Buffer, k: number, rekey: Buffer): void {
+  let r0: number;
+  let r1: number;
+  let r2: number;
+  let r3: number;
+  do {
+    if (randomAt === RANDOM_POOL_BYTES) {
+      randomFillSync(randomPool);
+      randomAt = 0;
+    }
+    r0 = randomPool[randomAt]!;
+    r1 = randomPool[randomAt + 1]!;
+    r2 = randomPool[randomAt + 2]!;
+    r3 = randomPool[randomAt + 3]!;
+    randomAt += 4;
+  } while ((r0 | r1 | r2 | r3) === 0 || ((chunk[k]! ^ r0) | (chunk[k + 1]! ^ r1) | (chunk[k + 2]! ^ r2) | (chunk[k + 3]! ^ r3)) === 0);
+  chunk[k] ^= r0;
+  chunk[k + 1] ^= r1;
+  chunk[k + 2] ^= r2;
+  chunk[k + 3] ^= r3;
+  rekey[0] = r0;
+  rekey[1] = r1;
+  rekey[2] = r2;
+  rekey[3] = r3;
+}
+
 /**
  * XORs `chunk[start, end)` with `key` from key byte `offset`: `maskInPlace`,
  * with the short payloads of chatty traffic unrolled here (a call and a
@@ -163,6 +202,8 @@ class Side {
   error: Error | undefined;
   /** Buffers to write, in order: views of input chunks and encoder output. */
   private out: Buffer[] = [];
+  /** Frames were given to the encoder since its output was last taken. */
+  private encoded = false;
   private rawChunk: Buffer | undefined;
   private rawStart = 0;
   private rawEnd = 0;
@@ -175,9 +216,15 @@ class Side {
     this.encoder = new FrameEncoder({ role: name === 'client' ? 'server' : 'client' });
   }
 
+  /** Adds a frame to send (through the encoder), after what is queued. */
+  encode(opcode: number, payload: Uint8Array | string, fin: boolean, rsv1: boolean): void {
+    this.encoder.addFrame(opcode, payload, fin, rsv1);
+    this.encoded = true;
+  }
+
   /** Appends bytes of an input chunk, as they are, after what is queued. */
   raw(chunk: Buffer, start: number, end: number): void {
-    if (this.encoder.pendingBytes > 0) this.takeEncoded();
+    if (this.encoded) this.takeEncoded();
     else if (this.rawChunk === chunk && this.rawEnd === start) {
       this.rawEnd = end;
       return;
@@ -214,7 +261,8 @@ class Side {
 
   private takeEncoded(): void {
     this.closeRaw();
-    if (this.encoder.pendingBytes === 0) return;
+    if (!this.encoded) return;
+    this.encoded = false;
     for (const buffer of this.encoder.take()) this.out.push(buffer);
   }
 
@@ -461,41 +509,31 @@ export class RelayConnection {
     const dst = src.peer;
     const decoder = src.decoder;
     const remask = src.name === 'client';
-    const keys = defaultMaskKeys;
-    /** Fresh random bytes R: the new key is old XOR R, and the payload is re-masked by XOR with R. */
+    /** The frame's fresh random bytes R: its new key is old XOR R, its payload re-masked by XOR with R. */
     const rekey = Buffer.alloc(4);
     let inPlace = false;
     return {
       paused: false,
       data: (opcode, chunk, start, end, messageStart, messageEnd, frameEnd, compressed) => {
+        let from = start;
         if (tally.piece(opcode, end - start, messageStart, compressed)) {
           const headerStart = decoder.frameStart;
           // An empty frame's piece is not in the chunk (it has no bytes): encode it anew.
           inPlace = headerStart >= 0 && chunk.length > 0;
-          if (inPlace && !dst.closeSent) {
-            if (remask) {
-              // RFC 6455 5.3: a new key "derived from a strong source of entropy". old XOR R
-              // is as random as R and unknown to the client; never all zeros (clear text).
-              const k = start - 4;
-              do keys.writeKey(rekey, 0);
-              while ((chunk[k]! ^ rekey[0]!) === 0 && (chunk[k + 1]! ^ rekey[1]!) === 0 && (chunk[k + 2]! ^ rekey[2]!) === 0 && (chunk[k + 3]! ^ rekey[3]!) === 0);
-              chunk[k] ^= rekey[0]!;
-              chunk[k + 1] ^= rekey[1]!;
-              chunk[k + 2] ^= rekey[2]!;
-              chunk[k + 3] ^= rekey[3]!;
-            }
-            dst.raw(chunk, headerStart, start);
+          if (inPlace) {
+            from = headerStart;
+            if (remask) rekeyInPlace(chunk, start - 4, rekey);
           }
         }
         // RFC 6455 5.5.1: nothing more to a side we sent a close to.
         if (!dst.closeSent) {
           if (inPlace) {
             if (remask) remaskPiece(chunk, start, end, rekey, decoder.pieceKeyOffset);
-            dst.raw(chunk, start, end);
+            dst.raw(chunk, from, end);
             dst.cutFrame = !frameEnd;
           } else {
             if (remask && end > start) maskInPlace(chunk, start, end, decoder.frameMaskKey, decoder.pieceKeyOffset);
-            dst.encoder.addFrame(messageStart ? opcode : Opcode.Continuation, chunk.subarray(start, end), messageEnd, messageStart && compressed);
+            dst.encode(messageStart ? opcode : Opcode.Continuation, chunk.subarray(start, end), messageEnd, messageStart && compressed);
           }
         }
         if (frameEnd) tally.frameEnd(messageEnd);
@@ -592,7 +630,7 @@ export class RelayConnection {
     }
     const deflater = dst.deflater;
     if (deflater === undefined) {
-      dst.encoder.addFrame(opcode, payload, true, false);
+      dst.encode(opcode, payload, true, false);
       return;
     }
     // Compressed with dst's own context: decoding src waits, so nothing overtakes the message.
@@ -601,7 +639,7 @@ export class RelayConnection {
         if (dst.gone || src.gone) return;
         if (error) return this.hookFailed(error);
         if (frame.rsv1) metrics.deflated += 1;
-        if (!dst.closeSent) dst.encoder.addFrame(frame.opcode, frame.payload, true, frame.rsv1 ?? false);
+        if (!dst.closeSent) dst.encode(frame.opcode, frame.payload, true, frame.rsv1 ?? false);
         done();
       }),
     );
@@ -633,7 +671,7 @@ export class RelayConnection {
     tally.control(opcode, payload.length);
     const dst = src.peer;
     if (dst.closeSent) return;
-    dst.encoder.addFrame(opcode, payload, true, false);
+    dst.encode(opcode, payload, true, false);
   }
 
   /** `src` sent a close frame: forward it; a closing handshake that is complete ends its TCP connection. */
@@ -696,7 +734,7 @@ export class RelayConnection {
       this.finish(side);
       return;
     }
-    side.encoder.addFrame(Opcode.Close, code === undefined ? Buffer.alloc(0) : encodeClosePayload(code, reason), true, false);
+    side.encode(Opcode.Close, code === undefined ? Buffer.alloc(0) : encodeClosePayload(code, reason), true, false);
     side.flush();
     // The side has closeTimeoutMs to answer and hang up.
     clearTimeout(side.closeTimer);
