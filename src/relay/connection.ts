@@ -21,7 +21,7 @@
 import type { Duplex } from 'node:stream';
 import { CloseCode } from '../protocol/close-codes.js';
 import { encodeClosePayload } from '../protocol/close.js';
-import { ProtocolError, WebSocketError, ErrorCode } from '../protocol/errors.js';
+import { ProtocolError, UsageError, WebSocketError, ErrorCode } from '../protocol/errors.js';
 import { FrameDecoder, type DecoderSink } from '../protocol/frame-decoder.js';
 import { FrameEncoder } from '../protocol/frame-encoder.js';
 import { randomFillSync } from 'node:crypto';
@@ -271,6 +271,10 @@ class Side {
     this.out.push(this.rawChunk.subarray(this.rawStart, this.rawEnd));
     this.rawChunk = undefined;
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<MessageVerdict> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function newMetrics(): DirectionMetrics {
@@ -591,9 +595,9 @@ export class RelayConnection {
     } catch (error) {
       return this.hookFailed(error);
     }
-    if (verdict instanceof Promise) {
+    if (isThenable(verdict)) {
       this.wait(src, (done) =>
-        verdict.then(
+        Promise.resolve(verdict).then(
           (settled) => {
             if (src.gone) return;
             this.apply(src, opcode, data, settled, metrics);
@@ -624,9 +628,14 @@ export class RelayConnection {
       payload = verdict;
       metrics.replaced += 1;
     } else if (typeof verdict === 'object' && verdict !== null) {
+      if (typeof verdict.data !== 'string' && !(verdict.data instanceof Uint8Array)) {
+        return this.hookFailed(new UsageError(ErrorCode.InvalidOption, 'onMessage returned an object whose data is neither a string nor a Uint8Array'));
+      }
       opcode = (verdict.binary ?? typeof verdict.data !== 'string') ? Opcode.Binary : Opcode.Text;
       payload = verdict.data;
       metrics.replaced += 1;
+    } else if (verdict !== undefined && verdict !== true) {
+      return this.hookFailed(new UsageError(ErrorCode.InvalidOption, `onMessage returned ${typeof verdict}, not a verdict`));
     }
     const deflater = dst.deflater;
     if (deflater === undefined) {

@@ -373,13 +373,19 @@ export class Relay extends EventEmitter<RelayEvents> {
           : {}
         : clientOffer;
     const negotiator = upstreamOffer ? new PerMessageDeflateNegotiator(upstreamOffer) : undefined;
-    const handshake = createHandshakeRequest({
-      host: target.hostHeader,
-      path: target.path,
-      headers: forwardedHeaders(request, options.headers),
-      protocols: request.protocols,
-      extensions: negotiator?.offer(),
-    });
+    let handshake: ReturnType<typeof createHandshakeRequest>;
+    try {
+      handshake = createHandshakeRequest({
+        host: target.hostHeader,
+        path: target.path,
+        headers: forwardedHeaders(request, options.headers),
+        protocols: request.protocols,
+        extensions: negotiator?.offer(),
+      });
+    } catch (error) {
+      // A path, header or subprotocol that cannot go into a request (or a rewrite that made one).
+      throw new RefusedError({ status: 400, body: `${(error as Error).message}\n` }, (error as Error).message);
+    }
     const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
     const upstream = await openUpstreamTransport(target, options, signal, timeoutMs);
     // Until the pump listens, an error is seen by the handshake reader (or by nobody, once the 101 is in).

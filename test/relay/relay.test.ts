@@ -399,6 +399,30 @@ describe('relay hooks', () => {
     expect([clientToUpstream.dropped, clientToUpstream.replaced, upstreamToClient.dropped, upstreamToClient.replaced]).toEqual([1, 2, 1, 2]);
   });
 
+  it('closes both sides with 1011 when onMessage throws, rejects or returns something that is not a verdict', async () => {
+    const raw = await startRawUpstream(harness);
+    const hooks: Array<() => unknown> = [
+      () => {
+        throw new Error('hook bug');
+      },
+      () => Promise.reject(new Error('async hook bug')),
+      () => ({ data: 42 }),
+      () => 7,
+    ];
+    for (const [i, hook] of hooks.entries()) {
+      const { relay, url } = await harness.mount('listen', { upstream: raw.url, onMessage: hook as never });
+      const errors: string[] = [];
+      relay.on('error', (_error, _connection, side) => errors.push(side));
+      const { ws, events } = harness.open(url('/'));
+      await events.first('open', 5_000);
+      ws.send('boom');
+      expect((await events.first('close', 5_000)).args[0], `hook ${i}`).toBe(1011);
+      await waitUntil(() => raw.events.filter((e) => e.type === 'close').length === i + 1, 5_000, 'the upstream close');
+      expect((raw.events.filter((e) => e.type === 'close')[i] as { code: number }).code).toBe(1011);
+      expect(errors).toEqual(['hook']);
+    }
+  });
+
   it('shows every frame to onFrame without reassembly, and emits open and close with the connection', async () => {
     const frames: string[] = [];
     const raw = await startRawUpstream(harness);
