@@ -207,6 +207,13 @@ export class Relay extends EventEmitter<RelayEvents> {
    * `server.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, head))`.
    */
   handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer = Buffer.alloc(0)): void {
+    if (request === null || typeof request !== 'object' || !Array.isArray(request.rawHeaders)) {
+      throw new UsageError(ErrorCode.InvalidOption, "handleUpgrade needs the request of an http server's 'upgrade' event");
+    }
+    if (socket === null || typeof socket !== 'object' || typeof socket.write !== 'function') {
+      throw new UsageError(ErrorCode.InvalidOption, "handleUpgrade needs the socket of an http server's 'upgrade' event");
+    }
+    if (!Buffer.isBuffer(head)) throw new UsageError(ErrorCode.InvalidOption, 'handleUpgrade: head must be a Buffer');
     const rawHeaders = request.rawHeaders;
     const headers: Record<string, string> = {};
     for (let i = 0; i < rawHeaders.length; i += 2) {

@@ -291,6 +291,27 @@ describe('relay routes and refuses', () => {
   });
 });
 
+describe('relay misuse', () => {
+  it('answers bad options and arguments from plain JavaScript with a UsageError', async () => {
+    const { createRelay } = await import('wspipe/relay');
+    const { UsageError } = await import('../../src/index.js');
+    const bad: unknown[] = [
+      undefined,
+      {},
+      { upstream: 'http:' },
+      { upstream: 'ftp://x/' },
+      { upstream: 'ws://x/?q=1' },
+      { upstream: 'ws://x/', onMessage: 'no' },
+      { upstream: 'ws://x/', closeTimeoutMs: -1 },
+      { upstream: 'ws://x/', maxMessageBytes: 'big' },
+    ];
+    for (const options of bad) expect(() => createRelay(options as never), JSON.stringify(options)).toThrow(UsageError);
+    const relay = createRelay({ upstream: 'ws://127.0.0.1:9/' });
+    expect(() => relay.handleUpgrade({} as never, {} as never)).toThrow(UsageError);
+    expect(() => relay.handleUpgrade({ rawHeaders: [] } as never, null as never)).toThrow(UsageError);
+  });
+});
+
 describe('relay failures', () => {
   it('closes an upstream that breaks the protocol with its code, and the client with 1014', async () => {
     const raw = await startRawUpstream(harness);
