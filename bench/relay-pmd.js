@@ -5,10 +5,10 @@
 //       permessage-deflate (no context takeover both ways), counts the
 //       compressed messages it gets without inflating them, and answers an
 //       empty text message with its count; prints its port
-//   node bench/relay-pmd.js send '<job>'  offers permessage-deflate to
-//       job.port, then sends one 16 KiB JSON message, deflated once (no
-//       context takeover makes every copy valid), masked with a fixed key,
-//       as fast as the connection takes it; reports msg/s counted by the sink
+//   node bench/relay-pmd.js '<job>'  offers permessage-deflate to job.port,
+//       then runs lib/driver.js's send measurement with one 16 KiB JSON
+//       message, deflated once (no context takeover makes every copy valid)
+//       and masked with a fixed key
 //
 //   node bench/relay-pmd.js hold '<job>'  opens job.idleConnections
 //       WebSocket connections to job.port's /idle and holds them (for
@@ -21,13 +21,12 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
-import { setImmediate as immediate } from 'node:timers/promises';
+import { runPeer, immediate } from './lib/driver.js';
 
 const DIST = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'protocol', 'index.js');
 const { FrameDecoder, FrameEncoder, HandshakeRequestParser, createHandshakeResponse, createHandshakeRequest } = await import(pathToFileURL(DIST).href);
 const EXTENSION = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
 const HIGH_WATER_BYTES = 1 << 20;
-const now = () => performance.now();
 
 function sink() {
   const server = net.createServer((socket) => {
@@ -65,14 +64,50 @@ function sink() {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function send(job) {
-  const socket = net.connect({ host: '127.0.0.1', port: job.port, noDelay: true });
-  const request = createHandshakeRequest({ host: `127.0.0.1:${job.port}`, path: '/sink', extensions: EXTENSION });
-  socket.write(request.bytes);
-  let head = Buffer.alloc(0);
+/**
+ * The sender, as a peer of lib/driver.js (its send measurement, counted by
+ * the sink): every data message it is asked to send goes out as the one
+ * deflated 16 KiB JSON message; the empty text that asks the count, as it is.
+ */
+function open(url, onMessage) {
+  const { port } = new URL(url);
+  const socket = net.connect({ host: '127.0.0.1', port: Number(port), noDelay: true });
+  socket.write(createHandshakeRequest({ host: `127.0.0.1:${port}`, path: '/sink', extensions: EXTENSION }).bytes);
   const decoder = new FrameDecoder({ role: 'client', maxMessageBytes: 1 << 20 });
-  let answer = null;
-  await new Promise((resolve, reject) => {
+  const json = JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'], ok: i % 2 === 0 })));
+  const deflated = zlib.deflateRawSync(Buffer.from(json.padEnd(16 * 1024, ' ').slice(0, 16 * 1024)), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  const key = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
+  const encoder = new FrameEncoder({ role: 'client', maskKey: (t, o) => key.copy(t, o) });
+  const frame = Buffer.concat(encoder.encode({ opcode: 1, payload: deflated.subarray(0, deflated.length - 4), rsv1: true }));
+  const empty = Buffer.concat(encoder.encode({ opcode: 1, payload: '' }));
+  let pending = [];
+  let pendingBytes = 0;
+  const flush = () => {
+    if (pending.length === 0) return;
+    socket.write(pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes));
+    pending = [];
+    pendingBytes = 0;
+  };
+  const connection = {
+    send(data) {
+      const bytes = typeof data === 'string' && data === '' ? empty : frame;
+      if (pending.length === 0) process.nextTick(flush);
+      pending.push(bytes);
+      pendingBytes += bytes.length;
+      return socket.writableLength + pendingBytes < HIGH_WATER_BYTES;
+    },
+    async pace() {
+      flush();
+      if (socket.writableLength >= HIGH_WATER_BYTES) await once(socket, 'drain');
+      else await immediate();
+    },
+    close() {
+      flush();
+      socket.destroy();
+    },
+  };
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0);
     socket.once('error', reject);
     const onHead = (chunk) => {
       head = Buffer.concat([head, chunk]);
@@ -82,41 +117,12 @@ async function send(job) {
       const text = head.toString('latin1', 0, at);
       if (!text.startsWith('HTTP/1.1 101') || !/permessage-deflate/i.test(text)) return reject(new Error(`no compressed connection: ${text.split('\r\n')[0]}`));
       socket.on('data', (c) => {
-        for (const e of decoder.push(c)) if (e.type === 'data') answer?.(Number(e.payload.toString()));
+        for (const e of decoder.push(c)) if (e.type === 'data') onMessage(e.payload.toString());
       });
-      resolve();
+      resolve(connection);
     };
     socket.on('data', onHead);
   });
-  const json = JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'], ok: i % 2 === 0 })));
-  const message = Buffer.from(json.padEnd(16 * 1024, ' ').slice(0, 16 * 1024));
-  const deflated = zlib.deflateRawSync(message, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-  const key = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
-  const frame = Buffer.concat(new FrameEncoder({ role: 'client', maskKey: (t, o) => key.copy(t, o) }).encode({ opcode: 1, payload: deflated.subarray(0, deflated.length - 4), rsv1: true }));
-  const empty = Buffer.concat(new FrameEncoder({ role: 'client' }).encode({ opcode: 1, payload: '' }));
-  const batch = Math.max(1, Math.floor((64 * 1024) / frame.length));
-  const burst = Buffer.concat(Array.from({ length: batch }, () => frame));
-  const askCount = () => new Promise((resolve) => ((answer = resolve), socket.write(empty)));
-  const sendFor = async (ms) => {
-    let sent = 0;
-    const end = now() + ms;
-    while (now() < end) {
-      socket.write(burst);
-      sent += batch;
-      if (socket.writableLength >= HIGH_WATER_BYTES) await once(socket, 'drain');
-      else await immediate();
-    }
-    return sent;
-  };
-  let sent = await sendFor(job.warmupMs);
-  const c0 = await askCount();
-  const t0 = now();
-  sent += await sendFor(job.durationMs);
-  const c1 = await askCount();
-  const t1 = now();
-  socket.destroy();
-  if (c1 !== sent) throw new Error(`sent ${sent} compressed messages, the sink counted ${c1}`);
-  return { ok: true, value: ((c1 - c0) * 1000) / (t1 - t0), extra: { messages: c1 - c0, ms: t1 - t0, compressedBytes: deflated.length - 4 } };
 }
 
 /** Opens `job.idleConnections` connections to /idle one batch at a time and holds them until told. */
@@ -140,7 +146,4 @@ async function hold(job) {
 
 if (process.argv[2] === 'sink') sink();
 else if (process.argv[2] === 'hold') hold(JSON.parse(process.argv[3])).catch((error) => process.send({ error: String(error) }, () => process.exit(1)));
-else if (process.argv[2] === 'send') {
-  const report = (message) => process.send(message, () => process.exit(0));
-  send(JSON.parse(process.argv[3])).then(report, (error) => report({ error: error?.stack ?? String(error) }));
-}
+else await runPeer({ name: 'relay-pmd', load: async () => ({ version: process.version }), open });

@@ -76,7 +76,7 @@ async function startPmdSink() {
 function runSender(job, relayPort) {
   const compressed = job.workload === 'relay-pmd16k';
   const file = compressed ? path.join(BENCH_DIR, 'relay-pmd.js') : path.join(BENCH_DIR, 'peers', 'raw.js');
-  const args = compressed ? ['send', JSON.stringify({ ...job, port: relayPort })] : [JSON.stringify({ ...job, peer: 'raw', port: relayPort })];
+  const args = [JSON.stringify({ ...job, peer: compressed ? 'relay-pmd' : 'raw', port: relayPort })];
   return new Promise((resolve) => {
     const sender = fork(file, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
