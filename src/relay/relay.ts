@@ -286,7 +286,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       pending.abort.abort();
     }, handshakeTimeoutMs).unref();
     socket.pause();
-    this.open(request, head, pending).then(
+    this.openOrAbort(request, head, pending).then(
       (opened) => {
         clearTimeout(timer);
         socket.off('close', onClose);
@@ -340,6 +340,29 @@ export class Relay extends EventEmitter<RelayEvents> {
     writeRefusal(socket, refusal);
     this.emit('refused', request, refusal.status, reason);
     this.checkIdle();
+  }
+
+  /**
+   * `open()`, given up when the attempt is aborted (the time ran out, the
+   * client left, the relay closes) even if a hook never settles; an upstream
+   * it opens after that is destroyed.
+   */
+  private openOrAbort(request: RelayRequest, head: HandshakeRequestHead, pending: Pending): ReturnType<Relay['open']> {
+    const opening = this.open(request, head, pending);
+    const signal = pending.abort.signal;
+    let onAbort: () => void = () => {};
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(new ConnectionError(ErrorCode.Aborted, 'the client went away, the time ran out or the relay closed'));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    opening.then(
+      (opened) => {
+        if (signal.aborted) opened.upstream.destroy();
+      },
+      () => {},
+    );
+    return Promise.race([opening, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
   }
 
   /** Checks the request, asks `authorize`, opens the upstream and does its handshake. */

@@ -259,6 +259,20 @@ describe('relay routes and refuses', () => {
     expect(seen).toEqual(['-', '-', 'Bearer good']);
   });
 
+  it('gives up on an authorize that never settles: 504 after the handshake timeout, and close() still resolves', async () => {
+    const raw = await startRawUpstream(harness);
+    const { relay, url } = await harness.mount('listen', { upstream: raw.url, handshakeTimeoutMs: 200, authorize: () => new Promise<never>(() => {}) });
+    const first = harness.open(url('/'));
+    expect(((await first.events.first('error', 5_000)).args[0] as HandshakeError).status).toBe(504);
+    const { relay: second, url: url2 } = await harness.mount('listen', { upstream: raw.url, authorize: () => new Promise<never>(() => {}) });
+    const waiting = harness.open(url2('/'));
+    await waitUntil(() => second.metrics.accepted === 1, 5_000, 'the upgrade to arrive');
+    await withTimeout(second.close(), 5_000, 'close() with an authorize pending');
+    await waiting.events.first('close', 5_000);
+    expect(raw.requests.length).toBe(0);
+    expect(relay.metrics.refused).toBe(1);
+  });
+
   it('answers 502 when the upstream refuses or cannot be reached, 504 when it does not answer in time', async () => {
     const refusing = http.createServer((_request, response) => response.writeHead(403).end('no'));
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
