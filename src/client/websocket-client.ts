@@ -18,6 +18,7 @@ import type { DecoderSink } from '../protocol/frame-decoder.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
 import { Opcode } from '../protocol/opcode.js';
+import { checkDuration } from '../protocol/option-checks.js';
 import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
 import { isValidUtf8 } from '../protocol/utf8-validator.js';
 import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
@@ -287,6 +288,7 @@ export class WebSocketClient extends EventEmitter {
    * is closed first (code 1000).
    */
   reconnect(delayMs = 0): void {
+    checkDuration('reconnect(delayMs)', delayMs, 0);
     if (this.options.signal?.aborted) return;
     clearTimeout(this.reconnectTimer);
     this.userClosed = false;

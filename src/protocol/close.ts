@@ -38,6 +38,13 @@ export function parseClosePayload(payload: Uint8Array): ClosePayload {
  * reasons over 123 bytes, as a usage error: the caller asked for it.
  */
 export function encodeClosePayload(code?: number, reason = ''): Buffer {
+  // From plain JavaScript `close('1000')` would otherwise read as "code 1000 may not be sent".
+  if (code !== undefined && typeof code !== 'number') {
+    throw new UsageError(ErrorCode.InvalidCloseArgument, `a close code must be a number, such as 1000; got ${typeof code}`);
+  }
+  if (typeof reason !== 'string') {
+    throw new UsageError(ErrorCode.InvalidCloseArgument, `a close reason must be a string; got ${typeof reason}`);
+  }
   if (code === undefined) {
     if (reason !== '') throw new UsageError(ErrorCode.InvalidCloseArgument, 'a close reason needs a close code');
     return Buffer.alloc(0);

@@ -90,7 +90,10 @@ export function validateHeaders(headers: Record<string, string | string[]> | und
       throw new UsageError(ErrorCode.InvalidHeader, `header ${name} is set by the WebSocket handshake and cannot be overridden`);
     }
     for (const v of Array.isArray(value) ? value : [value]) {
-      if (typeof v !== 'string' || !FIELD_VALUE.test(v)) {
+      if (typeof v !== 'string') {
+        throw new UsageError(ErrorCode.InvalidHeader, `header ${name} must have a string value (or an array of strings); got ${typeof v}`);
+      }
+      if (!FIELD_VALUE.test(v)) {
         // The value itself may be a credential: never echo it.
         throw new UsageError(ErrorCode.InvalidHeader, `header ${name} has a value with CR, LF, NUL or another control character`);
       }
@@ -98,17 +101,38 @@ export function validateHeaders(headers: Record<string, string | string[]> | und
   }
 }
 
+/**
+ * Checks the subprotocols to offer; throws a `UsageError` on one that is not
+ * a string, not a token, or offered twice. RFC 6455 4.1: the elements of
+ * Sec-WebSocket-Protocol "MUST be non-empty strings with characters in the
+ * range U+0021 to U+007E not including separator characters as defined in
+ * [RFC2616] and MUST all be unique strings" (RFC 7230 3.2.6 `token`).
+ */
+export function validateProtocols(protocols: readonly unknown[]): void {
+  const seen = new Set<string>();
+  for (let i = 0; i < protocols.length; i++) {
+    const p = protocols[i];
+    if (typeof p !== 'string') {
+      throw new UsageError(ErrorCode.InvalidOption, `protocols[${i}] must be a string (a subprotocol name); got ${typeof p}`);
+    }
+    if (!TOKEN.test(p)) {
+      throw new UsageError(
+        ErrorCode.InvalidOption,
+        `protocols[${i}] ${JSON.stringify(p)} is not a valid subprotocol: a non-empty token of visible ASCII without separators (RFC 6455 4.1)`,
+      );
+    }
+    if (seen.has(p)) {
+      throw new UsageError(ErrorCode.InvalidOption, `protocols lists ${JSON.stringify(p)} twice; each subprotocol must be unique (RFC 6455 4.1)`);
+    }
+    seen.add(p);
+  }
+}
+
 /** Builds the client's opening handshake (RFC 6455 4.1). */
 export function createHandshakeRequest(options: HandshakeRequestOptions): HandshakeRequest {
   validateHeaders(options.headers);
   const protocols = options.protocols ?? [];
-  const seen = new Set<string>();
-  for (const p of protocols) {
-    if (!TOKEN.test(p) || seen.has(p)) {
-      throw new UsageError(ErrorCode.InvalidOption, `subprotocol ${JSON.stringify(p)} is not a valid, unique token`);
-    }
-    seen.add(p);
-  }
+  validateProtocols(protocols);
   if (!/^\/[\x21-\x7e]*$/.test(options.path)) {
     throw new UsageError(ErrorCode.InvalidUrl, 'request path must start with / and contain no spaces or control characters');
   }

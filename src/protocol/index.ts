@@ -27,6 +27,7 @@ export {
   HandshakeResponseParser,
   verifyHandshakeResponse,
   validateHeaders,
+  validateProtocols,
   parseExtensions,
   acceptValue,
   generateKey,
