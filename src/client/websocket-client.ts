@@ -658,7 +658,7 @@ export class WebSocketClient extends EventEmitter {
             // U+FFFD, so a string without one came from valid UTF-8 (RFC 6455 8.1); with one, the
             // sender may have sent U+FFFD itself, and the bytes are checked strictly.
             if (text.includes('\uFFFD') && !isValidUtf8(chunk.subarray(start, end))) {
-              this.fail(s, new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData));
+              this.fail(s, new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8'));
               return;
             }
             this.message(text, false);

@@ -1,4 +1,4 @@
-import { CloseCode, isValidCloseCode } from './close-codes.js';
+import { isValidCloseCode } from './close-codes.js';
 import { ErrorCode, ProtocolError, UsageError } from './errors.js';
 import { isValidUtf8 } from './utf8-validator.js';
 
@@ -28,7 +28,7 @@ export function parseClosePayload(payload: Uint8Array): ClosePayload {
   }
   const reasonBytes = payload.subarray(2);
   if (!isValidUtf8(reasonBytes)) {
-    throw new ProtocolError(ErrorCode.InvalidUtf8, 'close reason is not valid UTF-8', CloseCode.InvalidPayloadData);
+    throw new ProtocolError(ErrorCode.InvalidUtf8, 'close reason is not valid UTF-8');
   }
   return { code, reason: Buffer.from(reasonBytes.buffer, reasonBytes.byteOffset, reasonBytes.length).toString('utf8') };
 }

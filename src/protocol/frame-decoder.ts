@@ -1,5 +1,4 @@
 import { parseClosePayload } from './close.js';
-import { CloseCode } from './close-codes.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { Role } from './frame-encoder.js';
 import { maskInPlace } from './mask.js';
@@ -237,7 +236,7 @@ export class FrameDecoder {
           }
           // Beyond 2^53 - 1 no JavaScript number holds the length; no limit allows it either.
           if (high > 0x1fffff) {
-            this.fail(new ProtocolError(ErrorCode.MessageTooBig, 'payload length above 2^53 - 1', CloseCode.MessageTooBig), sink);
+            this.fail(new ProtocolError(ErrorCode.MessageTooBig, 'payload length above 2^53 - 1'), sink);
             return end;
           }
           this.payloadLength = high * 0x100000000 + low;
@@ -351,7 +350,6 @@ export class FrameDecoder {
         return new ProtocolError(
           ErrorCode.MessageTooBig,
           `message exceeds maxMessageBytes (${this.maxMessageBytes})`,
-          CloseCode.MessageTooBig,
         );
       }
       this.messageBytes += this.payloadLength;
@@ -388,7 +386,7 @@ export class FrameDecoder {
       if (!this.utf8.write(chunk, start, end) || (messageEnd && !this.utf8.end())) {
         this.utf8.reset();
         return this.fail(
-          new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData),
+          new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8'),
           sink,
         );
       }

@@ -9,6 +9,7 @@ export {
   ConnectionError,
   UsageError,
   wireCloseCodeFor,
+  closeCodeFor,
 } from './errors.js';
 export { parseClosePayload, encodeClosePayload, MAX_CLOSE_REASON_BYTES, type ClosePayload } from './close.js';
 export { Utf8Validator, isValidUtf8 } from './utf8-validator.js';

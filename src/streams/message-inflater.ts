@@ -1,5 +1,4 @@
 import * as zlib from 'node:zlib';
-import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, ProtocolError } from '../protocol/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/frame-decoder.js';
 import { Opcode } from '../protocol/opcode.js';
@@ -71,7 +70,6 @@ export class MessageInflater {
           return new ProtocolError(
             ErrorCode.MessageTooBig,
             `inflated message exceeds maxMessageBytes (${this.maxMessageBytes})`,
-            CloseCode.MessageTooBig,
           );
         }
         if (checkUtf8 && !this.utf8.write(chunk)) return invalidUtf8();
@@ -85,7 +83,6 @@ export class MessageInflater {
             new ProtocolError(
               ErrorCode.InvalidCompressedData,
               `compressed message cannot be inflated: ${error.message}`,
-              CloseCode.InvalidPayloadData,
             ),
             EMPTY,
           );
@@ -107,5 +104,5 @@ export class MessageInflater {
 }
 
 function invalidUtf8(): ProtocolError {
-  return new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData);
+  return new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8');
 }

@@ -1,4 +1,3 @@
-import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, ProtocolError } from '../protocol/errors.js';
 import type { DecoderSink } from '../protocol/frame-decoder.js';
 import type { NegotiatedDeflate } from '../protocol/permessage-deflate.js';
@@ -78,7 +77,7 @@ export class PerMessageInflateSink implements DecoderSink {
     const inflater = this.inflater;
     if (inflater === undefined) {
       // RFC 6455 5.2: RSV1 "MUST be 0 unless an extension is negotiated that defines meanings for non-zero values".
-      return this.error(new ProtocolError(ErrorCode.ReservedBits, 'RSV1 is set without a negotiated extension', CloseCode.ProtocolError));
+      return this.error(new ProtocolError(ErrorCode.ReservedBits, 'RSV1 is set without a negotiated extension'));
     }
     if (messageStart) this.pieces = [];
     if (end > start) this.pieces.push(chunk.subarray(start, end));
