@@ -20,7 +20,7 @@ import { MessageAssembler } from '../protocol/message-assembler.js';
 import { Opcode } from '../protocol/opcode.js';
 import { checkDuration } from '../protocol/option-checks.js';
 import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
-import { isValidUtf8 } from '../protocol/utf8-validator.js';
+import { decodeUtf8, isValidUtf8 } from '../protocol/utf8-validator.js';
 import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
 import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
 import { HandshakeStream } from '../streams/handshake-stream.js';
@@ -653,13 +653,12 @@ export class WebSocketClient extends EventEmitter {
         if (messageStart && messageEnd) {
           // The whole message is in one read: a string straight from the chunk, or a view of it.
           if (opcode === Opcode.Text) {
-            const text = chunk.toString('utf8', start, end);
-            // The decoder left this check to us: decoding replaces every invalid sequence with
-            // U+FFFD, so a string without one came from valid UTF-8 (RFC 6455 8.1); with one, the
-            // sender may have sent U+FFFD itself, and the bytes are checked strictly.
-            if (text.includes('\uFFFD') && !isValidUtf8(chunk.subarray(start, end))) {
-              this.fail(s, new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8'));
-              return;
+            // The decoder left the UTF-8 check to us (sinkValidatesWholeText): decode strictly.
+            let text: string;
+            try {
+              text = decodeUtf8(chunk, start, end);
+            } catch (error) {
+              return this.fail(s, error as ProtocolError);
             }
             this.message(text, false);
           }

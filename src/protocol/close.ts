@@ -1,6 +1,6 @@
 import { isValidCloseCode } from './close-codes.js';
 import { ErrorCode, ProtocolError, UsageError } from './errors.js';
-import { isValidUtf8 } from './utf8-validator.js';
+import { decodeUtf8 } from './utf8-validator.js';
 
 /** RFC 6455 5.5: control frame payloads are at most 125 bytes, so a reason is at most 123. */
 export const MAX_CLOSE_REASON_BYTES = 123;
@@ -26,11 +26,7 @@ export function parseClosePayload(payload: Uint8Array): ClosePayload {
   if (!isValidCloseCode(code)) {
     throw new ProtocolError(ErrorCode.InvalidCloseCode, `invalid close code ${code}`);
   }
-  const reasonBytes = payload.subarray(2);
-  if (!isValidUtf8(reasonBytes)) {
-    throw new ProtocolError(ErrorCode.InvalidUtf8, 'close reason is not valid UTF-8');
-  }
-  return { code, reason: Buffer.from(reasonBytes.buffer, reasonBytes.byteOffset, reasonBytes.length).toString('utf8') };
+  return { code, reason: decodeUtf8(payload, 2, payload.length, 'close reason') };
 }
 
 /**

@@ -3,7 +3,7 @@ import { ErrorCode, ProtocolError } from './errors.js';
 import type { Role } from './frame-encoder.js';
 import { maskInPlace } from './mask.js';
 import { isControlOpcode, isKnownOpcode, Opcode } from './opcode.js';
-import { Utf8Validator } from './utf8-validator.js';
+import { invalidUtf8Error, Utf8Validator } from './utf8-validator.js';
 
 /** Default `maxMessageBytes`: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -385,10 +385,7 @@ export class FrameDecoder {
     if (opcode === Opcode.Text && checkHere && !this.messageCompressed) {
       if (!this.utf8.write(chunk, start, end) || (messageEnd && !this.utf8.end())) {
         this.utf8.reset();
-        return this.fail(
-          new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8'),
-          sink,
-        );
+        return this.fail(invalidUtf8Error(), sink);
       }
     }
     const compressed = this.messageCompressed;

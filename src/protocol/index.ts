@@ -12,7 +12,7 @@ export {
   closeCodeFor,
 } from './errors.js';
 export { parseClosePayload, encodeClosePayload, MAX_CLOSE_REASON_BYTES, type ClosePayload } from './close.js';
-export { Utf8Validator, isValidUtf8 } from './utf8-validator.js';
+export { Utf8Validator, isValidUtf8, decodeUtf8 } from './utf8-validator.js';
 export { maskInPlace, maskInto, MaskKeySource } from './mask.js';
 export { frameHeaderSize, writeFrameHeader } from './frame-header.js';
 export { FrameEncoder, type FrameEncoderOptions, type FrameSpec, type Role, type MaskKeyWriter } from './frame-encoder.js';
