@@ -17,7 +17,7 @@ import {
 import type { DecoderSink } from '../protocol/frame-decoder.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
-import { Opcode } from '../protocol/opcode.js';
+import { MAX_CONTROL_PAYLOAD_BYTES, Opcode } from '../protocol/opcode.js';
 import { checkDuration } from '../protocol/option-checks.js';
 import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
 import { decodeUtf8, isValidUtf8 } from '../protocol/utf8-validator.js';
@@ -237,15 +237,15 @@ export class WebSocketClient extends EventEmitter {
     return this.queuedBytes < this.options.highWaterMarkBytes;
   }
 
-  /** Sends a ping with an optional payload of at most 125 bytes. */
+  /** Sends a ping with an optional payload of at most 125 bytes (`MAX_CONTROL_PAYLOAD_BYTES`). */
   ping(payload: SendData = Buffer.alloc(0)): void {
     const s = this.session;
     if (!s?.opened || s.closeSent || !s.encoder) {
       throw new UsageError(ErrorCode.NotOpen, 'ping() needs an open connection');
     }
     const bytes = toPayload(payload);
-    if ((typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) > 125) {
-      throw new UsageError(ErrorCode.InvalidOption, 'a ping payload is at most 125 bytes (RFC 6455 5.5)');
+    if ((typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) > MAX_CONTROL_PAYLOAD_BYTES) {
+      throw new UsageError(ErrorCode.InvalidOption, `a ping payload is at most ${MAX_CONTROL_PAYLOAD_BYTES} bytes (RFC 6455 5.5)`);
     }
     s.encoder.enqueue({ opcode: Opcode.Ping, payload: bytes });
   }

@@ -1,9 +1,10 @@
 import { isValidCloseCode } from './close-codes.js';
 import { ErrorCode, ProtocolError, UsageError } from './errors.js';
+import { MAX_CONTROL_PAYLOAD_BYTES } from './opcode.js';
 import { decodeUtf8 } from './utf8-validator.js';
 
-/** RFC 6455 5.5: control frame payloads are at most 125 bytes, so a reason is at most 123. */
-export const MAX_CLOSE_REASON_BYTES = 123;
+/** RFC 6455 5.5: control frame payloads are at most 125 bytes; 2 of them are the close code. */
+export const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD_BYTES - 2;
 
 export interface ClosePayload {
   /** The status code; `undefined` for an empty close frame (reported as 1005). */

@@ -2,7 +2,7 @@ import { parseClosePayload } from './close.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { Role } from './frame-encoder.js';
 import { maskInPlace } from './mask.js';
-import { isControlOpcode, isKnownOpcode, Opcode } from './opcode.js';
+import { isControlOpcode, isKnownOpcode, MAX_CONTROL_PAYLOAD_BYTES, Opcode } from './opcode.js';
 import { invalidUtf8Error, Utf8Validator } from './utf8-validator.js';
 
 /** Default `maxMessageBytes`: 64 MiB. */
@@ -91,7 +91,7 @@ const EMPTY = Buffer.alloc(0);
  * The receive side of RFC 6455 section 5, without I/O: bytes in, events out.
  *
  * Data frames are streamed as their bytes arrive; control frames are held
- * until whole (they are at most 125 bytes). Limits are checked from the
+ * until whole (they are at most `MAX_CONTROL_PAYLOAD_BYTES`). Limits are checked from the
  * header, before any payload is buffered.
  */
 export class FrameDecoder {
@@ -311,7 +311,9 @@ export class FrameDecoder {
     if (control) {
       // RFC 6455 5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented."
       if (!fin) return new ProtocolError(ErrorCode.FragmentedControlFrame, 'fragmented control frame');
-      if (length7 > 125) return new ProtocolError(ErrorCode.ControlFrameTooLong, 'control frame payload over 125 bytes');
+      if (length7 > MAX_CONTROL_PAYLOAD_BYTES) {
+        return new ProtocolError(ErrorCode.ControlFrameTooLong, `control frame payload over ${MAX_CONTROL_PAYLOAD_BYTES} bytes`);
+      }
     } else if (opcode === Opcode.Continuation) {
       // RFC 6455 5.4: continuation frames only follow a non-final data frame.
       if (this.messageOpcode === 0) return new ProtocolError(ErrorCode.UnexpectedContinuation, 'continuation frame with no message in progress');

@@ -1,6 +1,6 @@
 // The Sans-I/O protocol core: bytes in, events out; frames in, bytes out.
 export { CloseCode, isValidCloseCode } from './close-codes.js';
-export { Opcode, isControlOpcode } from './opcode.js';
+export { Opcode, isControlOpcode, MAX_CONTROL_PAYLOAD_BYTES } from './opcode.js';
 export {
   ErrorCode,
   WebSocketError,
