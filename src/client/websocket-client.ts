@@ -571,7 +571,8 @@ export class WebSocketClient extends EventEmitter {
     this.lastResponse = response;
     this.state = 'open';
     const negotiated = s.negotiator?.negotiated;
-    // Declined (undefined): the sink then refuses RSV1 with 1002.
+    // Declined (undefined): the decoder then refuses RSV1 with 1002 (it alone checks RSV1).
+    s.decoder?.setCompression(negotiated !== undefined);
     s.inflateSink?.negotiate(negotiated);
     if (negotiated) {
       const pmd = this.options.perMessageDeflate!;

@@ -13,7 +13,11 @@ export interface FrameDecoderOptions {
   role: Role;
   /** A data message larger than this fails with 1009 as soon as a header announces it. Default 64 MiB. */
   maxMessageBytes?: number;
-  /** Whether RSV1 may mark the first frame of a message as compressed (RFC 7692 negotiated). */
+  /**
+   * Whether RSV1 may mark the first frame of a message as compressed (RFC 7692
+   * negotiated). Default false; a client that offers the extension learns the
+   * answer with the 101: call `setCompression()` then.
+   */
   perMessageCompression?: boolean;
   /** Validate UTF-8 of uncompressed text as it arrives. Default true. */
   validateUtf8?: boolean;
@@ -97,7 +101,7 @@ const EMPTY = Buffer.alloc(0);
 export class FrameDecoder {
   readonly role: Role;
   readonly maxMessageBytes: number;
-  private readonly compressionAllowed: boolean;
+  private compressionAllowed: boolean;
   private readonly validateUtf8: boolean;
   private readonly sinkValidatesWholeText: boolean;
   private state = State.Header;
@@ -130,6 +134,16 @@ export class FrameDecoder {
     this.compressionAllowed = options.perMessageCompression ?? false;
     this.validateUtf8 = options.validateUtf8 ?? true;
     this.sinkValidatesWholeText = options.sinkValidatesWholeText ?? false;
+  }
+
+  /**
+   * Says whether permessage-deflate was negotiated, once the opening handshake
+   * has settled it: RSV1 is then allowed on the first frame of a data message
+   * (RFC 7692 6), or refused everywhere with 1002 (RFC 6455 5.2). This is the
+   * only place RSV1 is checked; call it before any frame is decoded.
+   */
+  setCompression(negotiated: boolean): void {
+    this.compressionAllowed = negotiated;
   }
 
   /** Whether a close frame or an error has ended decoding. */
