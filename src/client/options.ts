@@ -235,16 +235,14 @@ const RECONNECT_NAMES: Record<keyof ReconnectOptions, true> = {
  * `WSP_ERR_INVALID_HEADER` for a header that cannot be sent.
  */
 export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    invalidOption('options', 'an object', options);
-  }
+  if (!isObject(options)) invalidOption('options', 'an object', options);
   checkKnownKeys('', options, Object.keys(OPTION_NAMES));
   const o = options as Record<keyof WebSocketClientOptions, unknown>;
   const headers = normalizeHeaders(o.headers);
   validateHeaders(headers);
   const pingIntervalMs = checkDuration('pingIntervalMs', o.pingIntervalMs, 0);
   if (o.origin !== undefined && typeof o.origin !== 'string') invalidOption('origin', 'a string', o.origin);
-  if (o.tls !== undefined && (typeof o.tls !== 'object' || o.tls === null || Array.isArray(o.tls))) {
+  if (o.tls !== undefined && !isObject(o.tls)) {
     // The keys are Node's tls.connect options: Node checks them, and new ones come with new Node versions.
     invalidOption('tls', 'an object of tls.connect options', o.tls);
   }
@@ -276,8 +274,8 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
 
 function resolveReconnect(value: unknown): ResolvedOptions['reconnect'] {
   if (value === undefined || value === false) return undefined;
-  if (value !== true && !isPlainObject(value)) invalidOption('reconnect', 'true, false or an object of reconnect options', value);
-  const r: Record<string, unknown> = value === true ? {} : value;
+  if (value !== true && !isObject(value)) invalidOption('reconnect', 'true, false or an object of reconnect options', value);
+  const r = (value === true ? {} : value) as Record<string, unknown>;
   checkKnownKeys('reconnect', r, Object.keys(RECONNECT_NAMES));
   const multiplier = r.multiplier ?? DEFAULT_BACKOFF.multiplier;
   if (typeof multiplier !== 'number' || !Number.isFinite(multiplier) || multiplier < 1) {
@@ -300,8 +298,8 @@ function resolveDeflate(value: unknown): ResolvedDeflateOptions | undefined {
   // On unless turned off, as in browsers, ws and python-websockets: the server decides.
   if (value === false) return undefined;
   if (value === undefined || value === true) return normalizeDeflateOptions({});
-  if (!isPlainObject(value)) invalidOption('perMessageDeflate', 'true, false or an object of permessage-deflate options', value);
-  return normalizeDeflateOptions(value);
+  if (!isObject(value)) invalidOption('perMessageDeflate', 'true, false or an object of permessage-deflate options', value);
+  return normalizeDeflateOptions(value as PerMessageDeflateOptions);
 }
 
 /**
@@ -346,6 +344,11 @@ function normalizeProtocols(value: unknown): string[] {
   if (!Array.isArray(list)) invalidOption('protocols', 'a string or an array of strings', value);
   validateProtocols(list);
   return [...(list as string[])];
+}
+
+/** An object that can hold options: not null, not an array. */
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** A WHATWG `Headers`, also one from another copy of undici or another realm. */
