@@ -282,7 +282,9 @@ function resolveReconnect(value: unknown): ResolvedOptions['reconnect'] {
     invalidOption('reconnect.multiplier', 'a finite number >= 1', multiplier);
   }
   const maxAttempts = r.maxAttempts ?? DEFAULT_BACKOFF.maxAttempts;
-  if (maxAttempts !== Infinity) checkSize('reconnect.maxAttempts', maxAttempts, 0);
+  if (maxAttempts !== Infinity && (typeof maxAttempts !== 'number' || !Number.isSafeInteger(maxAttempts) || maxAttempts < 0)) {
+    invalidOption('reconnect.maxAttempts', 'a non-negative integer, or Infinity (never give up)', maxAttempts);
+  }
   return {
     initialDelayMs: checkDuration('reconnect.initialDelayMs', r.initialDelayMs, DEFAULT_BACKOFF.initialDelayMs),
     maxDelayMs: checkDuration('reconnect.maxDelayMs', r.maxDelayMs, DEFAULT_BACKOFF.maxDelayMs),
