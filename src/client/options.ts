@@ -306,14 +306,14 @@ function resolveDeflate(value: unknown): ResolvedDeflateOptions | undefined {
 
 /**
  * The headers as the record the handshake is built from. Names keep the case
- * given (a `Headers` gives them in lower case); a name given twice in a `Map`
- * or a list of pairs is sent twice, in order.
+ * given (a `Headers` gives them in lower case); a name given twice in a list
+ * of pairs is sent twice, in order.
  */
 function normalizeHeaders(value: unknown): Record<string, string | string[]> | undefined {
   if (value === undefined) return undefined;
   const record: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-  const add = (name: unknown, v: unknown, where: string): void => {
-    if (typeof name !== 'string') invalidOption(`${where} name`, 'a string', name);
+  const add = (name: unknown, v: unknown, nameLabel: string): void => {
+    if (typeof name !== 'string') invalidOption(nameLabel, 'a string (a header name)', name);
     const values = Array.isArray(v) ? v : [v];
     for (const one of values) {
       // Only the type of a bad value is named; a string value is checked (without being quoted) by validateHeaders.
@@ -324,16 +324,16 @@ function normalizeHeaders(value: unknown): Record<string, string | string[]> | u
     else record[name] = [...(Array.isArray(previous) ? previous : [previous]), ...(values as string[])];
   };
   if (isHeaders(value)) {
-    for (const [name, v] of value.entries()) add(name, v, 'headers');
+    for (const [name, v] of value.entries()) add(name, v, 'a headers name');
   } else if (value instanceof Map) {
-    for (const [name, v] of value) add(name, v, 'headers (a Map) key');
+    for (const [name, v] of value) add(name, v, 'a key of the headers Map');
   } else if (Array.isArray(value)) {
     value.forEach((pair: unknown, i) => {
       if (!Array.isArray(pair) || pair.length !== 2) invalidOption(`headers[${i}]`, 'a [name, value] pair', pair);
-      add(pair[0], pair[1], `headers[${i}]`);
+      add(pair[0], pair[1], `headers[${i}][0]`);
     });
   } else if (isPlainObject(value)) {
-    for (const [name, v] of Object.entries(value)) add(name, v, 'headers');
+    for (const [name, v] of Object.entries(value)) add(name, v, 'a headers name');
   } else {
     invalidOption('headers', 'a plain object, a Headers, a Map or an array of [name, value] pairs', value);
   }

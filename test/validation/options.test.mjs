@@ -69,7 +69,8 @@ describe('a bad option is a UsageError at construction that names it', () => {
     ['headers as a list of triples', { headers: [['a', 'b', 'c']] }, 'WSP_ERR_INVALID_OPTION', ['headers[0]']],
     ['a header value that is a number', { headers: { 'X-Count': 5 } }, 'WSP_ERR_INVALID_OPTION', ['headers["X-Count"]', 'a string or an array of strings']],
     ['a header value that is an object', { headers: new Map([['X-A', {}]]) }, 'WSP_ERR_INVALID_OPTION', ['headers["X-A"]']],
-    ['a pair with a number name', { headers: [[5, 'v']] }, 'WSP_ERR_INVALID_OPTION', ['headers[0] name']],
+    ['a pair with a number name', { headers: [[5, 'v']] }, 'WSP_ERR_INVALID_OPTION', ['headers[0][0] must be a string (a header name)']],
+    ['a Map with a number key', { headers: new Map([[5, 'v']]) }, 'WSP_ERR_INVALID_OPTION', ['a key of the headers Map']],
     ['a pair that injects a header', { headers: [['X-A', 'a\r\nX-Injected: 1']] }, 'WSP_ERR_INVALID_HEADER', ['X-A']],
     ['a Headers with a handshake header', { headers: new Headers({ 'Sec-WebSocket-Key': 'x' }) }, 'WSP_ERR_INVALID_HEADER', ['sec-websocket-key']],
     // protocols: a string or an array of unique tokens.
