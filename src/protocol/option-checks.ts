@@ -105,7 +105,7 @@ function editDistance(a: string, b: string): number {
 export function checkDuration(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value >= 0 && value <= MAX_DURATION_MS)) {
-    invalidOption(name, `a duration in milliseconds from 0 to ${MAX_DURATION_MS} (2^31 - 1, the longest a timer can wait)`, value);
+    invalidOption(name, `a number from 0 to ${MAX_DURATION_MS} (milliseconds; 2^31 - 1 is the longest a timer can wait)`, value);
   }
   return value;
 }
