@@ -183,9 +183,7 @@ export class WebSocketClient extends EventEmitter {
    * by `closeTimeoutMs` and `handshakeTimeoutMs`). `code` must be a number.
    */
   close(code: number = CloseCode.NormalClosure, reason = ''): void {
-    if (typeof code !== 'number') {
-      throw new UsageError(ErrorCode.InvalidOption, `close() takes the close code as a number (got a ${typeof code})`);
-    }
+    // Checks the arguments (a number code, a string reason) before anything changes.
     const payload = encodeClosePayload(code, reason);
     this.userClosed = true;
     this.cancelReconnect();
