@@ -54,6 +54,8 @@ class Run {
   private inputEnded = false;
   /** We decided to close: end of input, --wait reached, Ctrl-C, stdout gone. */
   private closeRequested = false;
+  /** We called close(): a close code equal to ours is the echo of our closing handshake. */
+  private closeSent = false;
   private waitReached = false;
   private interrupted = false;
   private received = 0;
@@ -220,7 +222,9 @@ class Run {
     this.reconnecting = false;
     if (this.finished) return;
     const why = `${code}${reason ? ` ${JSON.stringify(reason)}` : ''}`;
-    if (wasOpen && !this.closeRequested && this.failure === undefined) {
+    const ourEcho = this.closeSent && code === this.config.closeCode;
+    this.closeSent = false;
+    if (wasOpen && !ourEcho && this.failure === undefined) {
       if (code === 1000) {
         this.status.info(`the server closed the connection (${why})`);
       } else {
@@ -274,7 +278,7 @@ class Run {
     this.status.done();
     const client = this.client;
     if (client === undefined) return;
-    if (client.readyState === 'open') client.close(this.config.closeCode, this.config.closeReason);
+    if (client.readyState === 'open') this.sendClose();
     else if (client.readyState === 'connecting') client.terminate();
     else if (client.readyState !== 'closing') this.giveUp();
   }
@@ -288,10 +292,15 @@ class Run {
     const client = this.client!;
     if (this.finished || client.readyState !== 'open') return; // onClose decides what comes next
     if (client.bufferedAmount === 0) {
-      client.close(this.config.closeCode, this.config.closeReason);
+      this.sendClose();
       return;
     }
     this.flushTimer = setTimeout(() => this.flushThenClose(), FLUSH_POLL_MS);
+  }
+
+  private sendClose(): void {
+    this.closeSent = true;
+    this.client!.close(this.config.closeCode, this.config.closeReason);
   }
 
   /** No more connections: report unsent input, finish. */
