@@ -322,9 +322,8 @@ class Run {
     this.status.done();
     this.lines?.close();
     this.io.stdin.destroy();
-    let status: ExitStatus = this.failure ?? (this.inputLost ? ExitStatus.ConnectionFailed : ExitStatus.Ok);
-    if (status === ExitStatus.Ok && this.interrupted) status = ExitStatus.Interrupted;
-    this.resolve(status);
+    if (this.interrupted) this.resolve(ExitStatus.Interrupted);
+    else this.resolve(this.failure ?? (this.inputLost ? ExitStatus.ConnectionFailed : ExitStatus.Ok));
   }
 }
 

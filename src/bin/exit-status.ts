@@ -15,7 +15,7 @@ export const ExitStatus = {
   HandshakeRefused: 4,
   /** After the handshake: a protocol error, a lost connection, a close code other than 1000, unsent input. */
   ConnectionFailed: 5,
-  /** Interrupted (Ctrl-C), after closing. */
+  /** Interrupted (Ctrl-C), whatever else happened; after closing. */
   Interrupted: 130,
 } as const;
 export type ExitStatus = (typeof ExitStatus)[keyof typeof ExitStatus];

@@ -38,8 +38,7 @@ afterAll(async () => {
   pkg?.remove();
 });
 
-const cli = (args: string[], options: { stdin?: string; holdStdin?: boolean; timeoutMs?: number } = {}): Promise<CliResult> =>
-  runCli(pkg.bin, args, options);
+const cli = (args: string[], options: Parameters<typeof runCli>[2] = {}): Promise<CliResult> => runCli(pkg.bin, args, options);
 
 function expectEndedByItself(result: CliResult): void {
   expect(result.killed, `the command did not end by itself; stderr:\n${result.stderr}`).toBe(false);
@@ -287,6 +286,25 @@ describe('wspipe URL: each failure class has its exit status', () => {
   });
 });
 
+describe('wspipe: Ctrl-C', () => {
+  it('SIGINT closes with the close code, then exits 130', async () => {
+    const server = await TestServer.start();
+    server.on('connection', (conn: { send(data: string): void }) => conn.send('open'));
+    try {
+      // A message on stdout says the connection is open: then Ctrl-C.
+      const result = await cli(['--close-code', '1001', server.url('/')], {
+        holdStdin: true,
+        onSpawn: (child) => child.stdout!.once('data', () => child.kill('SIGINT')),
+      });
+      expectEndedByItself(result);
+      expect(result).toMatchObject({ status: 130, stdout: 'open\n' });
+      expect(server.connections[0]?.closeFrame).toEqual({ code: 1001, reason: '' });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('wspipe --reconnect', () => {
   it('with stdin at its end and nothing to send, stops at the first failure', async () => {
     const port = await freePort();
@@ -311,14 +329,19 @@ describe('wspipe --reconnect', () => {
 
   it('delivers what was queued once the server comes back, then exits 0', async () => {
     const port = await freePort();
-    const late = new Promise<EchoServer>((resolve) => setTimeout(() => resolve(startEchoServer({ port })), 300));
+    let late: Promise<EchoServer> | undefined;
     try {
-      const result = await cli(['--reconnect', `ws://127.0.0.1:${port}/`], { stdin: 'queued 1\nqueued 2\n', timeoutMs: 30_000 });
+      // The first failure is announced on stderr ("reconnecting in ..."): then the server starts.
+      const result = await cli(['--reconnect', `ws://127.0.0.1:${port}/`], {
+        stdin: 'queued 1\nqueued 2\n',
+        timeoutMs: 30_000,
+        onSpawn: (child) => child.stderr!.once('data', () => (late = startEchoServer({ port }))),
+      });
       expectEndedByItself(result);
-      // Four attempts all drawn under 300 ms in total would miss it: a chance well under 1 in 100.
       expect(result).toMatchObject({ status: 0, stdout: 'queued 1\nqueued 2\n' });
+      expect(result.stderr).toContain('WSP_ERR_CONNECT_FAILED');
     } finally {
-      await (await late).close();
+      await (await late)?.close();
     }
   });
 });

@@ -2,7 +2,7 @@
 // package.json, README.md, LICENSE and dist/ from tsconfig.build.json. The CLI
 // tests run the command from there (so they pass on a fresh clone, without a
 // prior `npm run build`), and the package test packs it.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +56,7 @@ export interface CliResult {
 export function runCli(
   bin: string,
   args: string[],
-  options: { stdin?: string | Buffer; holdStdin?: boolean; timeoutMs?: number; cwd?: string } = {},
+  options: { stdin?: string | Buffer; holdStdin?: boolean; timeoutMs?: number; cwd?: string; onSpawn?: (child: ChildProcess) => void } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd ?? tmpdir() });
@@ -78,6 +78,7 @@ export function runCli(
       resolve({ status, signal, stdout, stderr, killed });
     });
     child.stdin.on('error', () => {}); // the command may exit before reading all of it
+    options.onSpawn?.(child);
     if (options.holdStdin) child.stdin.write(options.stdin ?? '');
     else child.stdin.end(options.stdin ?? '');
   });
