@@ -10,7 +10,7 @@ import { startEchoServer, type EchoServer } from '../../src/server/echo-server.j
 import { makeCertificate } from '../helpers/certificate.js';
 import { startPythonServer, type PythonServer } from '../helpers/python-server.js';
 import { TestServer } from '../helpers/test-server.js';
-import { freePort } from '../proxy/helpers.js';
+import { freePort, startMicrosocks } from '../proxy/helpers.js';
 import { buildPackage, runCli, type BuiltPackage, type CliResult } from './package-build.js';
 
 let pkg: BuiltPackage;
@@ -172,6 +172,17 @@ describe('wspipe URL: what the server saw', () => {
     expect(seen('cookie')).toEqual(['a=b']);
     expect(seen('origin')).toEqual(['http://app.test']);
     expect(seen('sec-websocket-protocol').join(', ')).toBe('chat, superchat');
+  });
+
+  it('--proxy goes through a real SOCKS5 proxy (microsocks)', async () => {
+    const proxy = await startMicrosocks();
+    try {
+      const result = await cli(['--proxy', `socks5://127.0.0.1:${proxy.port}`, `${echo.url}/`], { stdin: 'via socks\n' });
+      expectEndedByItself(result);
+      expect(result).toMatchObject({ status: 0, stdout: 'via socks\n', stderr: '' });
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('--no-compression offers no permessage-deflate', async () => {
