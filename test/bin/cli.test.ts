@@ -65,14 +65,14 @@ describe('wspipe --version and --help', () => {
 });
 
 describe('wspipe: usage errors exit 2 with one line on stderr', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wspipe-cli-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // A path nobody created (no folder to clean up, even when these tests are filtered out).
+  const missing = join(tmpdir(), `wspipe-missing-${process.pid}-${Date.now()}.pem`);
   const cases: Array<[string, string[], RegExp]> = [
     ['an unknown option', ['--nope', 'ws://127.0.0.1:1/'], /unknown option --nope/],
     ['an unknown short option', ['-X', 'ws://127.0.0.1:1/'], /unknown option -X/],
     ['an option without a URL', ['-k'], /options need a URL/],
     ['a second URL', ['ws://127.0.0.1:1/', 'ws://127.0.0.1:2/'], /one URL only/],
-    ['an unreadable --ca', ['--ca', join(dir, 'missing.pem'), 'wss://127.0.0.1:1/'], /--ca .*missing\.pem: cannot read it \(no such file\)/],
+    ['an unreadable --ca', ['--ca', missing, 'wss://127.0.0.1:1/'], /--ca .*\.pem: cannot read it \(no such file\)/],
     ['a flag without its value', ['ws://127.0.0.1:1/', '-w'], /-w needs a value/],
     ['--wait 0', ['-w', '0', 'ws://127.0.0.1:1/'], /--wait needs a whole number of at least 1/],
     ['a close code that may not be sent', ['--close-code', '1005', 'ws://127.0.0.1:1/'], /close code 1005 may not be sent/],
