@@ -1,5 +1,6 @@
 // The wspipe command, spawned as a real process (built into a temporary
 // folder first), against our echo server, the test server and python-websockets.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { startEchoServer, type EchoServer } from '../../src/server/echo-server.j
 import { makeCertificate } from '../helpers/certificate.js';
 import { startPythonServer, type PythonServer } from '../helpers/python-server.js';
 import { TestServer } from '../helpers/test-server.js';
-import { freePort, startMicrosocks } from '../proxy/helpers.js';
+import { freePort, requireBinary, startMicrosocks } from '../proxy/helpers.js';
 import { buildPackage, runCli, type BuiltPackage, type CliResult } from './package-build.js';
 
 let pkg: BuiltPackage;
@@ -294,6 +295,33 @@ describe('wspipe URL: each failure class has its exit status', () => {
     const result = await cli([python.url('/close?code=1000')], { holdStdin: true });
     expectEndedByItself(result);
     expect(result).toMatchObject({ status: 0, stdout: '' });
+  });
+});
+
+describe('wspipe on a terminal', () => {
+  it('shows "connected", a "> " prompt and "closed" on a terminal (a pty from script(1)); Ctrl-D closes with 1000', async () => {
+    const script = requireBinary('script', 'bsdutils');
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(pkg.bin)} ${echo.url}/`;
+    const child = spawn(script, ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => child.once('close', (status) => resolve(status)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    try {
+      // Type a line once connected, then Ctrl-D once its echo is back: each step waits for the output before.
+      child.stdout.setEncoding('utf8').on('data', (text: string) => {
+        const before = output;
+        output += text;
+        if (!before.includes('connected to') && output.includes('connected to')) child.stdin.write('typed line\n');
+        if ((output.match(/typed line/g) ?? []).length >= 2 && (before.match(/typed line/g) ?? []).length < 2) child.stdin.write('\x04');
+      });
+      const status = await exited;
+      expect(status, output).toBe(0);
+      expect(output).toContain('connected to ws://127.0.0.1:');
+      expect(output).toContain('> ');
+      expect(output).toContain('closed (1000)');
+    } finally {
+      clearTimeout(timer);
+    }
   });
 });
 
