@@ -307,6 +307,10 @@ class Run {
   private giveUp(): void {
     const client = this.client!;
     client.cancelReconnect();
+    if (this.reconnecting) {
+      this.status.error(`reconnection cancelled: ${this.interrupted ? 'interrupted' : 'stdin has ended and nothing is left to send'}`);
+    }
+    this.reconnecting = false;
     if (client.bufferedAmount > 0) {
       this.status.error(`${client.bufferedAmount} byte(s) of input were not sent`);
       this.inputLost = true;
