@@ -61,7 +61,7 @@ export async function runDemo(): Promise<void> {
   log('demo finished');
   process.stdout.write(
     '\nNow point it at a real server:\n' +
-      '  npx wspipe ws://HOST:PORT/PATH     (from a clone of the project: npm start -- ws://HOST:PORT/PATH)\n' +
+      '  npx wspipe ws://HOST:PORT/PATH     (from a clone of the project: npm start -s -- ws://HOST:PORT/PATH)\n' +
       '  npx wspipe --help                  (options and exit statuses)\n',
   );
 }
