@@ -65,6 +65,21 @@ describe('wspipe --version and --help', () => {
   });
 });
 
+describe('wspipe with no URL: the demo', () => {
+  it('runs the reference program with one onError and two reconnects, then says how to use a real server', async () => {
+    const result = await cli([], { timeoutMs: 30_000 });
+    expectEndedByItself(result);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout.match(/onError: /g)).toEqual(['onError: ']);
+    expect(result.stdout).toContain('onError: WSP_ERR_HANDSHAKE_STATUS: server answered 503');
+    expect(result.stdout.match(/onWebSocketConnect: 101/g)).toHaveLength(2);
+    expect(result.stdout.match(/onMessage: recv hello/g)).toHaveLength(2);
+    expect(result.stdout).toMatch(/onClose: code 1000\n.*demo finished\n/);
+    expect(result.stdout).toMatch(/Now point it at a real server:\n {2}npx wspipe ws:\/\/HOST:PORT\/PATH/);
+  });
+});
+
 describe('wspipe: usage errors exit 2 with one line on stderr', () => {
   // A path nobody created (no folder to clean up, even when these tests are filtered out).
   const missing = join(tmpdir(), `wspipe-missing-${process.pid}-${Date.now()}.pem`);
