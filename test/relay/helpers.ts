@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { createRelay, type Relay, type RelayOptions } from 'wspipe/relay';
+import { createRelay, type Relay, type RelayOptions } from '../../src/relay/index.js';
 import { WebSocketClient, type WebSocketClientOptions } from '../../src/index.js';
 import {
   createHandshakeRequest,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Relay } from 'wspipe/relay';
+import type { Relay } from '../../src/relay/index.js';
 import { WebSocketClient } from '../../src/index.js';
 import {
   createHandshakeResponse,

@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Direction, RelayCloseReport, RelayConnection } from 'wspipe/relay';
+import type { Direction, RelayCloseReport, RelayConnection } from '../../src/relay/index.js';
 import { HandshakeError, Opcode } from '../../src/index.js';
 import type { DecoderEvent } from '../../src/protocol/index.js';
 import { startPythonServer, SYSTEM_PYTHON, type PythonServer } from '../helpers/python-server.js';
@@ -307,7 +307,7 @@ describe('relay routes and refuses', () => {
 
 describe('relay misuse', () => {
   it('answers bad options and arguments from plain JavaScript with a UsageError', async () => {
-    const { createRelay } = await import('wspipe/relay');
+    const { createRelay } = await import('../../src/relay/index.js');
     const { UsageError } = await import('../../src/index.js');
     const bad: unknown[] = [
       undefined,
