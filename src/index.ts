@@ -35,3 +35,7 @@ export {
   type HandshakeResponse,
   type Role,
 } from './protocol/index.js';
+
+// Standard interfaces over the same client (issue 10): WHATWG WebSocket and WebSocketStream, a Node Duplex.
+export { WebSocket, type BinaryType, type WebSocketInit, type WebSocketSendData } from './interfaces/websocket.js';
+export { CloseEvent, ErrorEvent, type CloseEventInit, type ErrorEventInit } from './interfaces/dom.js';
