@@ -39,3 +39,10 @@ export {
 // Standard interfaces over the same client (issue 10): WHATWG WebSocket and WebSocketStream, a Node Duplex.
 export { WebSocket, type BinaryType, type WebSocketInit, type WebSocketSendData } from './interfaces/websocket.js';
 export { CloseEvent, ErrorEvent, type CloseEventInit, type ErrorEventInit } from './interfaces/dom.js';
+export {
+  WebSocketStream,
+  WebSocketStreamError,
+  type WebSocketStreamOptions,
+  type WebSocketOpenInfo,
+  type WebSocketCloseInfo,
+} from './interfaces/websocket-stream.js';

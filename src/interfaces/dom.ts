@@ -132,8 +132,8 @@ export function checkCloseArguments(code: unknown, reason: unknown): { code: num
       throw domException('SyntaxError', `the close reason is ${bytes} bytes of UTF-8; at most ${MAX_CLOSE_REASON_BYTES}`);
     }
   }
-  // "If reason is present but code is not, the close message's status code is 1000."
-  if (closeCode === undefined && reason !== undefined) closeCode = 1000;
+  // "If code is null and reason is not empty, set code to 1000" (a close frame with a reason has a code).
+  if (closeCode === undefined && text !== '') closeCode = 1000;
   return { code: closeCode, reason: text };
 }
 
