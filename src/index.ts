@@ -46,3 +46,4 @@ export {
   type WebSocketOpenInfo,
   type WebSocketCloseInfo,
 } from './interfaces/websocket-stream.js';
+export { createWebSocketStream, type WebSocketDuplexOptions } from './interfaces/duplex.js';
