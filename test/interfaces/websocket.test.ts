@@ -397,6 +397,15 @@ describe('WebSocket (WHATWG): reconnect (wspipe extension)', () => {
   it('each connection ends in one close; readyState is CONNECTING in it when another attempt follows', async () => {
     const ws = track(new WebSocket(server.url(), { reconnect: { initialDelayMs: 10, maxDelayMs: 20 } }));
     const { log } = record(ws);
+    let sendInGap: unknown;
+    ws.addEventListener('close', () => {
+      if (ws.readyState !== WebSocket.CONNECTING) return;
+      try {
+        ws.send('between connections');
+      } catch (error) {
+        sendInGap = error;
+      }
+    });
     const first = nextEvent<[TestConnection]>(server, 'connection', 5_000);
     const [conn1] = await first;
     await nextDomEvent(ws, 'open');
@@ -410,6 +419,7 @@ describe('WebSocket (WHATWG): reconnect (wspipe extension)', () => {
     ws.close(1000);
     await nextDomEvent(ws, 'close');
     expect(log).toEqual(['open', 'error', `close:1006::false:${WebSocket.CONNECTING}`, 'open', 'message:again', `close:1000::true:${WebSocket.CLOSED}`]);
+    expect((sendInGap as DOMException).name).toBe('InvalidStateError');
   });
 
   it('close() between two attempts ends it with one close', async () => {
