@@ -1,0 +1,59 @@
+import { EventEmitter } from 'node:events';
+import type { HandshakeResponse } from '../protocol/handshake.js';
+import type { WebSocketError } from '../protocol/errors.js';
+
+/**
+ * A message as `'message'` listeners and `onMessage` receive it: text as a
+ * string (`isBinary` false), binary as a Buffer, or a list of Buffers with
+ * `fragments: 'list'` (`isBinary` true). Checking `isBinary` narrows `data`.
+ */
+export type MessageArgs = [data: string, isBinary: false] | [data: Buffer | Buffer[], isBinary: true];
+
+/** The events of `WebSocketClient` and their listeners' arguments. */
+export interface WebSocketClientEvents {
+  /** The TCP (or TLS) connection is up. */
+  connect: [];
+  /** The opening handshake completed: the server's 101. */
+  open: [response: HandshakeResponse];
+  message: MessageArgs;
+  error: [error: WebSocketError];
+  /** Once per connection attempt; 1006 when no close frame was received. */
+  close: [code: number, reason: string];
+  ping: [payload: Buffer];
+  pong: [payload: Buffer];
+  /** Outgoing bytes went over `highWaterMarkBytes`. */
+  bufferFull: [];
+  /** ... and are back under it. */
+  drain: [];
+  /** Automatic reconnection scheduled the next attempt. */
+  reconnecting: [info: { attempt: number; delayMs: number }];
+  /** A redirect was followed. */
+  redirect: [info: { from: string; to: string }];
+}
+
+type Listener<E, K extends keyof E> = E[K] extends unknown[] ? (...args: E[K]) => void : never;
+
+/**
+ * An `EventEmitter` whose listener methods know the event names and their
+ * arguments: a misspelt event name does not compile. `emit` stays untyped
+ * for the emitter's own use.
+ */
+export interface TypedEventEmitter<E> extends Omit<
+  EventEmitter,
+  'on' | 'once' | 'off' | 'addListener' | 'removeListener' | 'prependListener' | 'prependOnceListener' | 'listenerCount' | 'listeners' | 'rawListeners' | 'removeAllListeners'
+> {
+  on<K extends keyof E>(event: K, listener: Listener<E, K>): this;
+  once<K extends keyof E>(event: K, listener: Listener<E, K>): this;
+  off<K extends keyof E>(event: K, listener: Listener<E, K>): this;
+  addListener<K extends keyof E>(event: K, listener: Listener<E, K>): this;
+  removeListener<K extends keyof E>(event: K, listener: Listener<E, K>): this;
+  prependListener<K extends keyof E>(event: K, listener: Listener<E, K>): this;
+  prependOnceListener<K extends keyof E>(event: K, listener: Listener<E, K>): this;
+  removeAllListeners(event?: keyof E): this;
+  listenerCount(event: keyof E): number;
+  listeners<K extends keyof E>(event: K): Array<Listener<E, K>>;
+  rawListeners<K extends keyof E>(event: K): Array<Listener<E, K>>;
+}
+
+/** `EventEmitter` itself, typed as a `TypedEventEmitter` of `E`: a base class with no runtime cost. */
+export const TypedEventEmitter = EventEmitter as unknown as new <E>() => TypedEventEmitter<E>;
