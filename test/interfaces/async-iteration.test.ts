@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, ProtocolError, type WebSocketClientOptions } from '../../src/index.js';
 import { iterateMessages } from '../../src/interfaces/message-iterator.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
-import { delay, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
+import { nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
+import { openClient, pumpBinary } from './helpers.js';
 
 let server: TestServer;
 const clients: WebSocketClient[] = [];
@@ -17,16 +18,7 @@ afterEach(() => {
   for (const client of clients.splice(0)) client.terminate();
 });
 
-async function connected(options: WebSocketClientOptions = {}): Promise<{ client: WebSocketClient; conn: TestConnection }> {
-  const client = new WebSocketClient(server.url(), options);
-  clients.push(client);
-  const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
-  const opened = nextEvent(client, 'open', 5_000);
-  client.connect();
-  const [conn] = await connection;
-  await opened;
-  return { client, conn };
-}
+const connected = (options: WebSocketClientOptions = {}) => openClient(server, clients, options);
 
 describe('async iteration over a client', () => {
   it('for await with break: the connection closes cleanly (1000)', async () => {
@@ -101,29 +93,16 @@ describe('async iteration over a client', () => {
 
   it('a loop that stops taking messages pauses the socket: the server blocks', async () => {
     const { client, conn } = await connected();
-    const message = Buffer.alloc(64 * 1024, 1);
     const totalBytes = 32 * 1024 * 1024;
-    let sent = 0;
-    const pump = (async () => {
-      const deadline = Date.now() + 30_000;
-      while (sent < totalBytes && Date.now() < deadline) {
-        if (conn.unsentBytes > 1024 * 1024) {
-          await delay(2);
-          continue;
-        }
-        conn.send(message);
-        sent += message.length;
-      }
-      conn.close(1000);
-    })();
+    const pump = pumpBinary(conn, totalBytes);
     const iterator = iterateMessages(client, { highWaterMark: 4 });
     await iterator.next();
     await waitUntil(() => conn.unsentBytes > 1024 * 1024, 10_000, 'the server to be blocked');
-    const stalledAt = sent;
+    const stalledAt = pump.sentBytes();
     expect(stalledAt).toBeLessThan(totalBytes / 2);
-    let received = message.length;
+    let received = 64 * 1024;
     for await (const m of iterator) received += (m as Buffer).length;
-    await pump;
+    await pump.done;
     expect(received).toBe(totalBytes);
   }, 40_000);
 });

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, createWebSocketStream, WebSocketError, type WebSocketClientOptions } from '../../src/index.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
 import { delay, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
+import { mib, openClient, pumpBinary } from './helpers.js';
 
 let server: TestServer;
 const clients: WebSocketClient[] = [];
@@ -18,16 +19,7 @@ afterEach(() => {
   for (const client of clients.splice(0)) client.terminate();
 });
 
-async function connected(options: WebSocketClientOptions = {}): Promise<{ client: WebSocketClient; conn: TestConnection }> {
-  const client = new WebSocketClient(server.url(), options);
-  clients.push(client);
-  const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
-  const opened = nextEvent(client, 'open', 5_000);
-  client.connect();
-  const [conn] = await connection;
-  await opened;
-  return { client, conn };
-}
+const connected = (options: WebSocketClientOptions = {}) => openClient(server, clients, options);
 
 /** A Transform that takes a turn of the event loop (or `ms`) per chunk. */
 function slowTransform(ms = 0): Transform {
@@ -39,8 +31,6 @@ function slowTransform(ms = 0): Transform {
     },
   });
 }
-
-const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 describe('createWebSocketStream (a Node Duplex)', () => {
   it('object mode: messages in, messages out; end() closes with 1000 and the readable ends', async () => {
@@ -140,28 +130,11 @@ describe('createWebSocketStream in pipeline() with a slow Transform: backpressur
   it('receiving: a slow consumer pauses the socket, the server blocks, memory stays bounded', async () => {
     const { client, conn } = await connected();
     const duplex = createWebSocketStream(client, { readableHighWaterMark: 8 });
-    const messageBytes = 64 * 1024;
     const totalBytes = 64 * 1024 * 1024;
-    const message = Buffer.alloc(messageBytes, 0x33);
-    let sent = 0;
     let maxUnsent = 0;
     const rssAtStart = process.memoryUsage().rss;
     let maxRssGrowth = 0;
-    // The server sends as fast as its socket takes it, keeping at most 1 MiB of its own.
-    const pump = (async () => {
-      const deadline = Date.now() + 60_000;
-      while (sent < totalBytes && Date.now() < deadline) {
-        maxUnsent = Math.max(maxUnsent, conn.unsentBytes);
-        if (conn.unsentBytes > 1024 * 1024) {
-          await delay(2);
-          continue;
-        }
-        conn.send(message);
-        sent += messageBytes;
-        if (sent % (1024 * 1024) === 0) await new Promise((resolve) => setImmediate(resolve));
-      }
-      conn.close(1000);
-    })();
+    const pump = pumpBinary(conn, totalBytes);
     let received = 0;
     let inFlightMax = 0;
     await pipeline(
@@ -171,13 +144,14 @@ describe('createWebSocketStream in pipeline() with a slow Transform: backpressur
         objectMode: true,
         write(chunk: Buffer, _encoding, callback) {
           received += chunk.length;
-          inFlightMax = Math.max(inFlightMax, sent - received);
+          inFlightMax = Math.max(inFlightMax, pump.sentBytes() - received);
+          maxUnsent = Math.max(maxUnsent, conn.unsentBytes);
           if (received % (4 * 1024 * 1024) === 0) maxRssGrowth = Math.max(maxRssGrowth, process.memoryUsage().rss - rssAtStart);
           callback();
         },
       }),
     );
-    await pump;
+    await pump.done;
     expect(received).toBe(totalBytes);
     // The consumer was slower than the socket: the server had to wait (its writes blocked).
     expect(maxUnsent).toBeGreaterThan(1024 * 1024);

@@ -84,26 +84,14 @@ console.log(typeof WebSocket, typeof FrameDecoder, typeof s.FrameDecoderStream);
     expect(result.stdout.trim()).toBe('function function function');
   });
 
-  it('TypeScript, module nodenext in a "type": "commonjs" project: compiles to require() and runs', async () => {
-    const dir = project('ts-nodenext-cjs', 'commonjs', {
+  it.each([
+    ['module nodenext in a "type": "commonjs" project (compiled to require())', 'commonjs', { module: 'nodenext', moduleResolution: 'nodenext' }],
+    ['module esnext with moduleResolution bundler', 'module', { module: 'esnext', moduleResolution: 'bundler' }],
+  ] as const)('TypeScript, %s: type-checks the imports, compiles and runs', async (_name, type, resolution) => {
+    const dir = project(`ts-${resolution.module}`, type, {
       'index.ts': CONSUMER_TS,
       'tsconfig.json': JSON.stringify({
-        compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, types: ['node'], outDir: 'out' },
-        files: ['index.ts'],
-      }),
-    });
-    const compiled = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], dir);
-    expect(compiled.stdout + compiled.stderr).toBe('');
-    const result = await run(process.execPath, ['out/index.js'], dir);
-    expect(result.stderr).toBe('');
-    expect(JSON.parse(result.stdout)).toEqual(['function', 1, 'function', 'function']);
-  }, 60_000);
-
-  it('TypeScript, module esnext with moduleResolution bundler: type-checks the imports', async () => {
-    const dir = project('ts-bundler', 'module', {
-      'index.ts': CONSUMER_TS,
-      'tsconfig.json': JSON.stringify({
-        compilerOptions: { module: 'esnext', moduleResolution: 'bundler', target: 'es2022', strict: true, types: ['node'], outDir: 'out' },
+        compilerOptions: { ...resolution, target: 'es2022', strict: true, types: ['node'], outDir: 'out' },
         files: ['index.ts'],
       }),
     });

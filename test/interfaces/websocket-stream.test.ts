@@ -4,6 +4,7 @@ import { WebSocketStream, WebSocketStreamError } from '../../src/index.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
 import { startPythonServer, type PythonServer } from '../helpers/python-server.js';
 import { delay, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
+import { mib, pumpBinary } from './helpers.js';
 
 let server: TestServer;
 const streams: WebSocketStream[] = [];
@@ -184,23 +185,8 @@ describe('WebSocketStream receive backpressure', () => {
     const { conn, readable } = await openStream();
     const totalBytes = 256 * 1024 * 1024;
     const messageBytes = 64 * 1024;
-    const message = Buffer.alloc(messageBytes, 0x5a);
-    let sentBytes = 0;
     let serverBlocked = false;
-    // The server sends only while its own buffers are small, so it holds little memory itself:
-    // when the client stops reading, its writes stop being taken and it waits.
-    const pump = (async () => {
-      const deadline = Date.now() + 60_000;
-      while (sentBytes < totalBytes && !conn.closed && Date.now() < deadline) {
-        if (conn.unsentBytes > 1024 * 1024) {
-          await delay(2);
-          continue;
-        }
-        conn.send(message);
-        sentBytes += messageBytes;
-        if (sentBytes % (4 * 1024 * 1024) === 0) await new Promise((resolve) => setImmediate(resolve));
-      }
-    })();
+    const pump = pumpBinary(conn, totalBytes, messageBytes);
     const rssAtStart = process.memoryUsage().rss;
     const reader = readable.getReader();
     await reader.read(); // flowing
@@ -214,9 +200,9 @@ describe('WebSocketStream receive backpressure', () => {
       20_000,
       'the server to be blocked by TCP flow control',
     );
-    const stalledAt = sentBytes;
+    const stalledAt = pump.sentBytes();
     await delay(200);
-    const sentWhilePaused = sentBytes - stalledAt;
+    const sentWhilePaused = pump.sentBytes() - stalledAt;
     const rssWhilePaused = process.memoryUsage().rss - rssAtStart;
     expect(stalledAt).toBeLessThan(64 * 1024 * 1024);
     expect(sentWhilePaused).toBeLessThan(8 * 1024 * 1024);
@@ -232,9 +218,8 @@ describe('WebSocketStream receive backpressure', () => {
       received += (value as Uint8Array).byteLength;
       if (received % (8 * 1024 * 1024) === 0) maxRssGrowth = Math.max(maxRssGrowth, process.memoryUsage().rss - rssAtStart);
     }
-    await pump;
+    await pump.done;
     expect(received).toBe(totalBytes);
-    const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
     console.log(
       `[backpressure] WebSocketStream: server blocked after ${mib(stalledAt)} sent (+${mib(sentWhilePaused)} in 200 ms paused); ` +
         `RSS growth paused ${mib(rssWhilePaused)}, max over 256 MiB ${mib(maxRssGrowth)}`,
