@@ -47,3 +47,4 @@ export {
   type WebSocketCloseInfo,
 } from './interfaces/websocket-stream.js';
 export { createWebSocketStream, type WebSocketDuplexOptions } from './interfaces/duplex.js';
+export type { WebSocketClientEvents, MessageArgs } from './interfaces/typed-events.js';

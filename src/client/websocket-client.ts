@@ -1,7 +1,7 @@
-import { EventEmitter } from 'node:events';
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, UsageError, WebSocketError } from '../protocol/errors.js';
+import { TypedEventEmitter, type Callback, type WebSocketClientEvents } from '../interfaces/typed-events.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { Opcode } from '../protocol/opcode.js';
 import { isValidUtf8 } from '../protocol/utf8-validator.js';
@@ -47,15 +47,18 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
  * its lifecycle in `lifecycle.ts`. Reconnecting builds a new attempt on a new
  * socket.
  */
-export class WebSocketClient extends EventEmitter {
+export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   /** Fires when the TCP (or TLS) connection is up. */
   onConnect: ((conn: WebSocketClient) => void) | undefined;
   /** Fires when the opening handshake completed; `response` is the server's 101. */
   onWebSocketConnect: ((conn: WebSocketClient, response: HandshakeResponse) => void) | undefined;
-  /** Fires for each message: text as a string, binary as a Buffer (or a list of Buffers with `fragments: 'list'`). */
-  onMessage: ((conn: WebSocketClient, data: string | Buffer | Buffer[], isBinary: boolean) => void) | undefined;
+  /**
+   * Fires for each message: text as a string, binary as a Buffer (or a list of Buffers with
+   * `fragments: 'list'`). Declared `(conn, ...[data, isBinary]: MessageArgs)`, `data` is narrowed by `isBinary`.
+   */
+  onMessage: Callback<[conn: WebSocketClient, data: string | Buffer | Buffer[], isBinary: boolean]> | undefined;
   /** Fires on an error; `code` is a stable `WSP_ERR_*` string. */
-  onError: ((conn: WebSocketClient, code: string, message: string, error: WebSocketError) => void) | undefined;
+  onError: ((conn: WebSocketClient, code: ErrorCode, message: string, error: WebSocketError) => void) | undefined;
   /** Fires once per connection attempt when it has ended, with the close code (1006: no close frame). */
   onClose: ((conn: WebSocketClient, code: number, reason: string) => void) | undefined;
   /** Fires when buffered outgoing bytes go over `highWaterMarkBytes`. */

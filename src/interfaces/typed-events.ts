@@ -3,11 +3,22 @@ import type { HandshakeResponse } from '../protocol/handshake.js';
 import type { WebSocketError } from '../protocol/errors.js';
 
 /**
- * A message as `'message'` listeners and `onMessage` receive it: text as a
- * string (`isBinary` false), binary as a Buffer, or a list of Buffers with
- * `fragments: 'list'` (`isBinary` true). Checking `isBinary` narrows `data`.
+ * A message as a discriminated pair: text as a string (`isBinary` false),
+ * binary as a Buffer or, with `fragments: 'list'`, a list of Buffers
+ * (`isBinary` true). Annotate a listener's rest parameter with it to have
+ * `data` narrowed by `isBinary`:
+ * `client.on('message', (...[data, isBinary]: MessageArgs) => { if (!isBinary) data.toUpperCase(); })`.
  */
 export type MessageArgs = [data: string, isBinary: false] | [data: Buffer | Buffer[], isBinary: true];
+
+/**
+ * A callback type whose parameters are checked both ways, as methods are:
+ * a listener may declare the wide `(data, isBinary)` or the narrowing
+ * `(...[data, isBinary]: MessageArgs)`, and one with too few parameters,
+ * `(data) => ...`, is accepted too (TypeScript refuses that against a rest
+ * parameter of a union of tuples, so the event map keeps the wide pair).
+ */
+export type Callback<A extends unknown[]> = { bivarianceHack(...args: A): void }['bivarianceHack'];
 
 /** The events of `WebSocketClient` and their listeners' arguments. */
 export interface WebSocketClientEvents {
@@ -15,7 +26,8 @@ export interface WebSocketClientEvents {
   connect: [];
   /** The opening handshake completed: the server's 101. */
   open: [response: HandshakeResponse];
-  message: MessageArgs;
+  /** Text as a string, binary as a Buffer (a list with `fragments: 'list'`); see `MessageArgs` to narrow. */
+  message: [data: string | Buffer | Buffer[], isBinary: boolean];
   error: [error: WebSocketError];
   /** Once per connection attempt; 1006 when no close frame was received. */
   close: [code: number, reason: string];
@@ -31,7 +43,7 @@ export interface WebSocketClientEvents {
   redirect: [info: { from: string; to: string }];
 }
 
-type Listener<E, K extends keyof E> = E[K] extends unknown[] ? (...args: E[K]) => void : never;
+type Listener<E, K extends keyof E> = E[K] extends unknown[] ? Callback<E[K]> : never;
 
 /**
  * An `EventEmitter` whose listener methods know the event names and their
@@ -40,7 +52,7 @@ type Listener<E, K extends keyof E> = E[K] extends unknown[] ? (...args: E[K]) =
  */
 export interface TypedEventEmitter<E> extends Omit<
   EventEmitter,
-  'on' | 'once' | 'off' | 'addListener' | 'removeListener' | 'prependListener' | 'prependOnceListener' | 'listenerCount' | 'listeners' | 'rawListeners' | 'removeAllListeners'
+  'on' | 'once' | 'off' | 'addListener' | 'removeListener' | 'prependListener' | 'prependOnceListener' | 'listenerCount' | 'listeners' | 'rawListeners' | 'removeAllListeners' | 'eventNames'
 > {
   on<K extends keyof E>(event: K, listener: Listener<E, K>): this;
   once<K extends keyof E>(event: K, listener: Listener<E, K>): this;
@@ -53,6 +65,7 @@ export interface TypedEventEmitter<E> extends Omit<
   listenerCount(event: keyof E): number;
   listeners<K extends keyof E>(event: K): Array<Listener<E, K>>;
   rawListeners<K extends keyof E>(event: K): Array<Listener<E, K>>;
+  eventNames(): Array<keyof E>;
 }
 
 /** `EventEmitter` itself, typed as a `TypedEventEmitter` of `E`: a base class with no runtime cost. */
