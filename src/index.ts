@@ -48,3 +48,5 @@ export {
 } from './interfaces/websocket-stream.js';
 export { createWebSocketStream, type WebSocketDuplexOptions } from './interfaces/duplex.js';
 export type { WebSocketClientEvents, MessageArgs } from './interfaces/typed-events.js';
+export type { ConnectionClosed } from './interfaces/connection-promises.js';
+export type { MessagesOptions } from './interfaces/message-iterator.js';

@@ -2,6 +2,8 @@ import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, UsageError, WebSocketError } from '../protocol/errors.js';
 import { TypedEventEmitter, type Callback, type WebSocketClientEvents } from '../interfaces/typed-events.js';
+import { ConnectionPromises, type ConnectionClosed } from '../interfaces/connection-promises.js';
+import { iterateMessages, type MessagesOptions } from '../interfaces/message-iterator.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { Opcode } from '../protocol/opcode.js';
 import { isValidUtf8 } from '../protocol/utf8-validator.js';
@@ -83,6 +85,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   private reconnectAfterEnd: number | undefined;
   private retries = 0;
   private lastResponse: HandshakeResponse | undefined;
+  private readonly promises = new ConnectionPromises();
   private readonly onAbort = (): void => {
     this.cancelReconnect();
     this.terminate();
@@ -122,6 +125,51 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedAmount(): number {
     return this.queue.bytes + (this.attempt?.bufferedAmount ?? 0);
+  }
+
+  /**
+   * The server's 101 once the connection is open: the current one's if it
+   * opened, else the next one's (across reconnects). Rejects with the error
+   * that ended the last attempt when it never opened and no other follows.
+   */
+  get opened(): Promise<HandshakeResponse> {
+    return this.promises.opened(this.attempt?.everOpened ? this.lastResponse : undefined, this.underWay());
+  }
+
+  /**
+   * How the connection under way (or the next one) ended: `{ code, reason,
+   * error }`. Each connection of a reconnecting client has its own; with
+   * nothing under way, the last one's. Never rejects: an unclean end is
+   * 1006 with its `error`.
+   */
+  get closed(): Promise<ConnectionClosed> {
+    return this.promises.closed(this.underWay());
+  }
+
+  /**
+   * The messages as an async iterator with backpressure (the client is
+   * paused while `highWaterMark` messages wait for the loop); across
+   * reconnects, until the last connection ends. Leaving the loop early
+   * closes the connection. `for await (const m of client)` is the same.
+   */
+  messages(options?: MessagesOptions): AsyncIterableIterator<string | Buffer> {
+    return iterateMessages(this, options);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<string | Buffer> {
+    return this.messages();
+  }
+
+  /** `await using client = ...`: closes (1000), stops reconnecting, and waits for the end of the connection. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const ending = this.attempt !== undefined;
+    this.close();
+    if (ending) await this.closed;
+  }
+
+  /** An attempt is running, a reconnect is planned, or connect() is still to come. */
+  private underWay(): boolean {
+    return this.attempt !== undefined || this.reconnectTimer !== undefined || !this.started;
   }
 
   /** The URL of the current attempt (differs from `url` after a redirect), without credentials. */
@@ -279,6 +327,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
       for (const message of this.queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
       this.onWebSocketConnect?.(this, response);
       this.emit('open', response);
+      this.promises.attemptOpened(response);
     },
     attemptMessage: (data, isBinary) => {
       this.onMessage?.(this, data, isBinary);
@@ -312,6 +361,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (planned && this.reconnectTimer === planned.timer) {
       this.emit('reconnecting', { attempt: planned.attempt, delayMs: planned.delayMs });
     }
+    this.promises.attemptEnded({ code: end.code, reason: end.reason, error: end.error }, this.underWay());
   }
 
   private planReconnect(end: AttemptEnd): { timer: NodeJS.Timeout; attempt: number; delayMs: number } | undefined {

@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, ProtocolError, type WebSocketClientOptions } from '../../src/index.js';
-import { iterateMessages } from '../../src/interfaces/message-iterator.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
 import { nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
 import { openClient, pumpBinary } from './helpers.js';
@@ -27,7 +26,7 @@ describe('async iteration over a client', () => {
     const closeFrame = nextEvent<[{ code: number }]>(conn, 'closeFrame', 5_000);
     const closed = nextEvent<[number, string]>(client, 'close', 5_000);
     const seen: unknown[] = [];
-    for await (const message of iterateMessages(client)) {
+    for await (const message of client) {
       seen.push(message);
       if (seen.length === 3) break;
     }
@@ -42,7 +41,7 @@ describe('async iteration over a client', () => {
     conn.send(Buffer.from([1]));
     conn.close(1000);
     const seen: unknown[] = [];
-    for await (const message of iterateMessages(client)) seen.push(message);
+    for await (const message of client.messages()) seen.push(message);
     expect(seen).toEqual(['a', Buffer.from([1])]);
   });
 
@@ -53,7 +52,7 @@ describe('async iteration over a client', () => {
     const seen: unknown[] = [];
     let thrown: unknown;
     try {
-      for await (const message of iterateMessages(client)) seen.push(message);
+      for await (const message of client.messages()) seen.push(message);
     } catch (error) {
       thrown = error;
     }
@@ -68,7 +67,7 @@ describe('async iteration over a client', () => {
     const closeFrame = nextEvent<[{ code: number }]>(conn, 'closeFrame', 5_000);
     await expect(
       (async () => {
-        for await (const message of iterateMessages(client)) throw new Error(`failed on ${String(message)}`);
+        for await (const message of client.messages()) throw new Error(`failed on ${String(message)}`);
       })(),
     ).rejects.toThrow('failed on boom');
     expect((await closeFrame)[0].code).toBe(1000);
@@ -78,7 +77,7 @@ describe('async iteration over a client', () => {
     const { client, conn } = await connected({ reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
     const seen: unknown[] = [];
     const loop = (async () => {
-      for await (const message of iterateMessages(client)) seen.push(message);
+      for await (const message of client.messages()) seen.push(message);
     })();
     conn.send('first');
     await waitUntil(() => seen.length === 1, 5_000, 'the first message');
@@ -95,7 +94,7 @@ describe('async iteration over a client', () => {
     const { client, conn } = await connected();
     const totalBytes = 32 * 1024 * 1024;
     const pump = pumpBinary(conn, totalBytes);
-    const iterator = iterateMessages(client, { highWaterMark: 4 });
+    const iterator = client.messages({ highWaterMark: 4 });
     await iterator.next();
     await waitUntil(() => conn.unsentBytes > 1024 * 1024, 10_000, 'the server to be blocked');
     const stalledAt = pump.sentBytes();
@@ -106,3 +105,65 @@ describe('async iteration over a client', () => {
     expect(received).toBe(totalBytes);
   }, 40_000);
 });
+
+describe('client.opened and client.closed', () => {
+  it('opened resolves with the 101, closed with { code, reason }; connect() still chains', async () => {
+    const client = new WebSocketClient(server.url());
+    clients.push(client);
+    const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    const pending = client.opened; // before connect(): waits for it
+    const response = await withTimeout(client.connect().opened, 5_000, 'opened');
+    expect(await pending).toBe(response);
+    expect(response.status).toBe(101);
+    const [conn] = await connection;
+    conn.close(4000, 'bye');
+    expect(await withTimeout(client.closed, 5_000, 'closed')).toEqual({ code: 4000, reason: 'bye', error: undefined });
+    // With nothing under way, both speak of the last connection.
+    expect((await client.closed).code).toBe(4000);
+    await expect(client.opened).rejects.toMatchObject({ code: 'WSP_ERR_NOT_OPEN' });
+  });
+
+  it('a refused connection: opened rejects with its error, closed resolves with 1006 and the error', async () => {
+    server.handshake = { status: 503, body: 'busy' };
+    try {
+      const client = new WebSocketClient(server.url());
+      clients.push(client);
+      client.connect();
+      const opened = client.opened;
+      const closed = await withTimeout(client.closed, 5_000, 'closed');
+      expect(closed.code).toBe(1006);
+      expect(closed.error?.code).toBe('WSP_ERR_HANDSHAKE_STATUS');
+      await expect(opened).rejects.toBe(closed.error);
+    } finally {
+      server.handshake = 'accept';
+    }
+  });
+
+  it('per connection across reconnects: each closed is one connection, opened waits for the next', async () => {
+    const { client, conn } = await connected({ reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
+    const first = client.closed;
+    const second = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    conn.destroy();
+    expect((await withTimeout(first, 5_000, 'the first close')).code).toBe(1006);
+    const reopened = client.opened; // between the two: the next connection's
+    const [conn2] = await second;
+    expect((await withTimeout(reopened, 5_000, 'reopened')).status).toBe(101);
+    const last = client.closed;
+    expect(last).not.toBe(first);
+    conn2.close(1000);
+    expect((await withTimeout(last, 5_000, 'the last close')).code).toBe(1000);
+  });
+
+  it('await using: Symbol.asyncDispose closes cleanly and waits for the end', async () => {
+    const { client, conn } = await connected();
+    const frame = nextEvent<[{ code: number }]>(conn, 'closeFrame', 5_000);
+    {
+      await using scoped = client;
+      expect(scoped.readyState).toBe('open');
+    }
+    expect(client.readyState).toBe('closed');
+    expect((await frame)[0].code).toBe(1000);
+    await withTimeout(client[Symbol.asyncDispose](), 5_000, 'a second dispose, with nothing left to close');
+  });
+});
+
