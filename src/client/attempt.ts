@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ConnectionError, ErrorCode, ProtocolError, WebSocketError, wireCloseCodeFor } from '../protocol/errors.js';
@@ -21,6 +21,7 @@ import type { ParsedUrl, ResolvedOptions } from './options.js';
 import { proxyForUrl } from './proxy.js';
 import { decideRedirect } from './redirect.js';
 import { openTransport, toConnectionError } from './transport.js';
+import { MessageStreamer } from '../interfaces/message-streamer.js';
 
 /** How an attempt ended, for the client's close report and its reconnect decision. */
 export interface AttemptEnd {
@@ -41,6 +42,8 @@ export interface AttemptHost {
   /** The 101 arrived: send the queued messages and report the open. */
   attemptOpened(attempt: Attempt, response: HandshakeResponse): void;
   attemptMessage(data: string | Buffer | Buffer[], isBinary: boolean): void;
+  /** With `fragments: 'stream'`: a binary message, as a Readable of its pieces, at its first piece. */
+  attemptMessageStream(stream: Readable): void;
   attemptControl(event: 'ping' | 'pong', payload: Buffer): void;
   attemptError(error: WebSocketError): void;
   attemptBuffer(event: 'bufferFull' | 'drain'): void;
@@ -60,8 +63,10 @@ export interface AttemptHost {
 export class Attempt implements DecoderSink {
   /** Where the attempt is; changed only by `dispatch()`. */
   phase: Phase = 'connecting';
-  /** The decoder's pause flag (DecoderSink): how pause() stops reading. */
-  paused: boolean;
+  /** The client's pause(). */
+  private userPaused: boolean;
+  /** With `fragments: 'stream'`: binary messages as Readables; a reader that falls behind pauses the decoder. */
+  private readonly streamer: MessageStreamer | undefined;
   socket: Duplex | undefined;
   private readonly abort = new AbortController();
   private handshake: HandshakeStream | undefined;
@@ -95,8 +100,21 @@ export class Attempt implements DecoderSink {
     private readonly redirectsSoFar: number,
     paused: boolean,
   ) {
-    this.paused = paused;
-    this.assembler = new MessageAssembler({ concat: options.fragments === 'concat' });
+    this.userPaused = paused;
+    this.assembler = new MessageAssembler({ concat: options.fragments !== 'list' });
+    this.streamer =
+      options.fragments === 'stream'
+        ? new MessageStreamer((stream) => this.host.attemptMessageStream(stream), () => this.resumeReading())
+        : undefined;
+  }
+
+  /** The decoder's pause flag (DecoderSink): the client's pause(), or a streamed message's reader that is behind. */
+  get paused(): boolean {
+    return this.userPaused || (this.streamer?.full ?? false);
+  }
+
+  set paused(value: boolean) {
+    this.userPaused = value;
   }
 
   /** Opens the transport; the handshake timer covers the connect too. */
@@ -377,6 +395,7 @@ export class Attempt implements DecoderSink {
 
   data(opcode: number, chunk: Buffer, start: number, end: number, messageStart: boolean, messageEnd: boolean): void {
     if (this.phase !== 'open' && this.phase !== 'closing') return;
+    if (this.streamer !== undefined && opcode === Opcode.Binary) return this.streamer.piece(chunk.subarray(start, end), messageStart, messageEnd);
     if (messageStart && messageEnd) {
       // The whole message is in one read: a string straight from the chunk, or a view of it.
       if (opcode === Opcode.Text) {
@@ -505,6 +524,7 @@ export class Attempt implements DecoderSink {
     this.decoder?.off('end', this.socketDone);
     this.decoder?.off('close', this.socketDone);
     this.assembler.reset();
+    this.streamer?.abort(this.reported ?? new ConnectionError(ErrorCode.ConnectionLost, 'the connection ended before the end of the message'));
     this.abort.abort();
     let code: number = CloseCode.AbnormalClosure;
     let reason = '';

@@ -51,8 +51,13 @@ export interface WebSocketClientOptions {
   maxQueuedBytes?: number;
   /** Outgoing bytes buffered before `send()` returns false and `'bufferFull'` fires. Default 1 MiB. */
   highWaterMarkBytes?: number;
-  /** A binary message that spans reads: one `Buffer` (`'concat'`, one copy) or the list of views (`'list'`, no copy). */
-  fragments?: 'concat' | 'list';
+  /**
+   * A binary message that spans reads: one `Buffer` (`'concat'`, one copy), the list of views
+   * (`'list'`, no copy), or (`'stream'`) every binary message as a `Readable` of its pieces as they
+   * arrive, in a `'messageStream'` event instead of `'message'`: any size in bounded memory (raise
+   * `maxMessageBytes` to match). A compressed message is inflated whole first.
+   */
+  fragments?: 'concat' | 'list' | 'stream';
   /** TLS options for `wss:` (ca, cert, key, servername, rejectUnauthorized, ...). */
   tls?: TlsConnectionOptions;
   /** Reconnect automatically when the connection ends for a retryable reason. Default off. */
@@ -93,7 +98,7 @@ export interface ResolvedOptions {
   maxMessageBytes: number;
   maxQueuedBytes: number;
   highWaterMarkBytes: number;
-  fragments: 'concat' | 'list';
+  fragments: 'concat' | 'list' | 'stream';
   tls: TlsConnectionOptions | undefined;
   reconnect: (BackoffPolicy & { shouldReconnect?: (reason: EndReason) => boolean }) | undefined;
   createConnection: WebSocketClientOptions['createConnection'];
@@ -188,8 +193,8 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
     throw new UsageError(ErrorCode.InvalidOption, "messageType must be 'text' or 'binary'");
   }
   const fragments = options.fragments ?? 'concat';
-  if (fragments !== 'concat' && fragments !== 'list') {
-    throw new UsageError(ErrorCode.InvalidOption, "fragments must be 'concat' or 'list'");
+  if (fragments !== 'concat' && fragments !== 'list' && fragments !== 'stream') {
+    throw new UsageError(ErrorCode.InvalidOption, "fragments must be 'concat', 'list' or 'stream'");
   }
   let reconnect: ResolvedOptions['reconnect'];
   if (options.reconnect) {

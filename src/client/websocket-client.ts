@@ -333,6 +333,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
       this.onMessage?.(this, data, isBinary);
       this.emit('message', data, isBinary);
     },
+    attemptMessageStream: (stream) => void this.emit('messageStream', stream),
     attemptControl: (event, payload) => void this.emit(event, payload),
     attemptError: (error) => this.report(error),
     attemptBuffer: (event) => {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import type { WebSocketError } from '../protocol/errors.js';
 
@@ -28,6 +29,8 @@ export interface WebSocketClientEvents {
   open: [response: HandshakeResponse];
   /** Text as a string, binary as a Buffer (a list with `fragments: 'list'`); see `MessageArgs` to narrow. */
   message: [data: string | Buffer | Buffer[], isBinary: boolean];
+  /** With `fragments: 'stream'`: a binary message as a Readable of its pieces, from its first piece on. */
+  messageStream: [stream: Readable];
   error: [error: WebSocketError];
   /** Once per connection attempt; 1006 when no close frame was received. */
   close: [code: number, reason: string];
