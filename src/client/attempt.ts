@@ -63,7 +63,9 @@ export interface AttemptHost {
 export class Attempt implements DecoderSink {
   /** Where the attempt is; changed only by `dispatch()`. */
   phase: Phase = 'connecting';
-  /** The client's pause(). */
+  /** The decoder's pause flag (DecoderSink), a plain field on the hot path: the client's pause(), or a streamed message's reader that is behind. */
+  paused: boolean;
+  /** The client's pause() alone. */
   private userPaused: boolean;
   /** With `fragments: 'stream'`: binary messages as Readables; a reader that falls behind pauses the decoder. */
   private readonly streamer: MessageStreamer | undefined;
@@ -101,20 +103,24 @@ export class Attempt implements DecoderSink {
     paused: boolean,
   ) {
     this.userPaused = paused;
+    this.paused = paused;
     this.assembler = new MessageAssembler({ concat: options.fragments !== 'list' });
     this.streamer =
       options.fragments === 'stream'
-        ? new MessageStreamer((stream) => this.host.attemptMessageStream(stream), () => this.resumeReading())
+        ? new MessageStreamer(
+            (stream) => this.host.attemptMessageStream(stream),
+            (full) => {
+              this.paused = full || this.userPaused;
+              if (!this.paused) this.resumeReading();
+            },
+          )
         : undefined;
   }
 
-  /** The decoder's pause flag (DecoderSink): the client's pause(), or a streamed message's reader that is behind. */
-  get paused(): boolean {
-    return this.userPaused || (this.streamer?.full ?? false);
-  }
-
-  set paused(value: boolean) {
-    this.userPaused = value;
+  /** The client's pause() and resume(); a streamed message's reader may still hold reading back. */
+  setPaused(paused: boolean): void {
+    this.userPaused = paused;
+    this.paused = paused || (this.streamer?.full ?? false);
   }
 
   /** Opens the transport; the handshake timer covers the connect too. */
@@ -491,7 +497,7 @@ export class Attempt implements DecoderSink {
   /** Drops the socket (or the transport being opened); its 'close' ends the attempt. */
   private destroy(): void {
     // Nothing more is delivered, even what is left of the current read.
-    this.paused = true;
+    this.setPaused(true);
     this.abort.abort();
     const socket = this.socket;
     if (socket === undefined) {

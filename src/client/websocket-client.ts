@@ -290,7 +290,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    */
   pause(): void {
     this.paused = true;
-    if (this.attempt) this.attempt.paused = true;
+    this.attempt?.setPaused(true);
   }
 
   /** Resumes reading, starting with what arrived before the pause. */
@@ -299,7 +299,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     this.paused = false;
     const a = this.attempt;
     if (a && a.phase !== 'discarding' && a.phase !== 'closed') {
-      a.paused = false;
+      a.setPaused(false);
       a.resumeReading();
     }
   }

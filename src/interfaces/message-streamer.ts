@@ -7,9 +7,9 @@ const HIGH_WATER_MARK_BYTES = 1024 * 1024;
  * Delivers binary messages as Readables of their pieces (`fragments:
  * 'stream'`), so a message of any size goes through in bounded memory: each
  * piece the decoder hands over is pushed as it arrives (a view of the socket
- * read, no copy). When the reader falls behind, `full` turns true, and the
- * sink that reads it (the attempt's `paused`) stops the decoder and so the
- * socket; the reader's next read clears it and calls `resume`.
+ * read, no copy). When the reader falls behind, `fullChanged(true)` lets
+ * the attempt pause the decoder (and so the socket); the reader's next read
+ * calls `fullChanged(false)`.
  */
 export class MessageStreamer {
   #current: MessageReadable | undefined;
@@ -18,7 +18,8 @@ export class MessageStreamer {
 
   constructor(
     private readonly deliver: (stream: Readable) => void,
-    private readonly resume: () => void,
+    /** `full` changed: pause the decoder (true), or let it go on (false). */
+    private readonly fullChanged: (full: boolean) => void,
   ) {}
 
   /** One piece of a binary message, in order. */
@@ -30,7 +31,10 @@ export class MessageStreamer {
     const stream = this.#current;
     if (stream === undefined) return;
     // A reader that gave up (destroyed its stream) gets nothing more; the rest of the message is dropped.
-    if (!stream.destroyed && bytes.length > 0 && !stream.push(bytes)) this.#waitingFor = stream;
+    if (!stream.destroyed && bytes.length > 0 && !stream.push(bytes) && this.#waitingFor === undefined) {
+      this.#waitingFor = stream;
+      this.fullChanged(true);
+    }
     if (messageEnd) {
       this.#current = undefined;
       if (!stream.destroyed) stream.push(null);
@@ -41,7 +45,7 @@ export class MessageStreamer {
   abort(error: Error): void {
     const stream = this.#current;
     this.#current = undefined;
-    this.#waitingFor = undefined;
+    this.#waitingFor = undefined; // the attempt is over: nothing to resume
     if (stream === undefined || stream.destroyed) return;
     // Never an unhandled 'error': a stream nobody listens to for errors just closes (without 'end').
     if (stream.listenerCount('error') > 0) stream.destroy(error);
@@ -57,7 +61,7 @@ export class MessageStreamer {
   released(stream: MessageReadable): void {
     if (this.#waitingFor !== stream) return;
     this.#waitingFor = undefined;
-    this.resume();
+    this.fullChanged(false);
   }
 }
 
