@@ -98,6 +98,14 @@ class WebSocketDuplex extends Duplex {
     });
     client.on('drain', this.#onDrain);
     if (client.readyState === 'idle') client.connect();
+    else if (client.readyState === 'closed') {
+      // Made after an end: `opened` waits for a planned reconnect, and rejects when none follows.
+      client.opened.catch(() => {
+        if (this.#over || this.destroyed) return;
+        this.#over = true;
+        this.push(null);
+      });
+    }
   }
 
   readonly #onDrain = (): void => {

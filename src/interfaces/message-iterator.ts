@@ -46,14 +46,19 @@ export function iterateMessages(client: WebSocketClient, options: MessagesOption
       }
     },
     end: (end) => {
-      if (end.reconnecting) return;
-      outcome = end.failure ?? null;
-      untap();
-      for (const wake of whenEnded) wake();
-      whenEnded = [];
-      if (waiter && queue.length === 0) settle();
+      if (!end.reconnecting) over(end.failure ?? null);
     },
   });
+
+  /** The client's last connection ended (`null`: cleanly). */
+  function over(result: Error | null): void {
+    if (outcome !== undefined) return;
+    outcome = result;
+    untap();
+    for (const wake of whenEnded) wake();
+    whenEnded = [];
+    if (waiter && queue.length === 0) settle();
+  }
 
   /** Hands the waiting `next()` the end: done, or the failure (once). */
   function settle(): void {
@@ -69,6 +74,10 @@ export function iterateMessages(client: WebSocketClient, options: MessagesOption
   }
 
   if (client.readyState === 'idle') client.connect();
+  else if (client.readyState === 'closed') {
+    // Started after an end: `opened` waits for a planned reconnect, and rejects when none follows.
+    client.opened.catch(() => over(null));
+  }
 
   const iterator: AsyncIterableIterator<string | Buffer> = {
     next(): Promise<IteratorResult<string | Buffer>> {

@@ -90,6 +90,21 @@ describe('async iteration over a client', () => {
     expect(seen).toEqual(['first', 'second']);
   });
 
+  it('a loop over a client that already closed ends at once', async () => {
+    const { client, conn } = await connected();
+    conn.close(1000);
+    await nextEvent(client, 'close', 5_000);
+    const seen: unknown[] = [];
+    await withTimeout(
+      (async () => {
+        for await (const message of client) seen.push(message);
+      })(),
+      5_000,
+      'the loop to end',
+    );
+    expect(seen).toEqual([]);
+  });
+
   it('a loop that stops taking messages pauses the socket: the server blocks', async () => {
     const { client, conn } = await connected();
     const totalBytes = 32 * 1024 * 1024;

@@ -105,6 +105,15 @@ describe('createWebSocketStream (a Node Duplex)', () => {
     expect((error as WebSocketError).code).toBe('WSP_ERR_CONNECTION_LOST');
   });
 
+  it('over a client that already closed, the readable side ends at once', async () => {
+    const { client, conn } = await connected();
+    conn.close(1000);
+    await nextEvent(client, 'close', 5_000);
+    const duplex = createWebSocketStream(client);
+    duplex.resume();
+    await withTimeout(new Promise((resolve) => duplex.once('end', resolve)), 5_000, "the duplex's end");
+  });
+
   it('with a reconnecting client the stream lasts across connections', async () => {
     const { client, conn } = await connected({ reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
     const duplex = createWebSocketStream(client);
