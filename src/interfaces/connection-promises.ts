@@ -10,20 +10,25 @@ export interface ConnectionClosed {
   error: WebSocketError | undefined;
 }
 
-interface Deferred<T> {
+/** A promise with its resolve and reject. */
+export interface Deferred<T> {
   promise: Promise<T>;
   resolve: (value: T) => void;
   reject: (reason: unknown) => void;
 }
 
-function deferred<T>(): Deferred<T> {
+/**
+ * A promise and its settling functions, marked as handled (as the WHATWG
+ * standards mark `opened` and `closed`): a caller who never looks at it gets
+ * no unhandled rejection, and awaiting it still throws.
+ */
+export function deferred<T>(): Deferred<T> {
   let resolve!: (value: T) => void;
   let reject!: (reason: unknown) => void;
   const promise = new Promise<T>((res, rej) => {
     resolve = res;
     reject = rej;
   });
-  // Never an unhandled rejection from the library's own bookkeeping; awaiting it still throws.
   promise.catch(() => {});
   return { promise, resolve, reject };
 }

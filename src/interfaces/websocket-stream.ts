@@ -3,6 +3,7 @@ import { WebSocketClient } from '../client/websocket-client.js';
 import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
+import { deferred } from './connection-promises.js';
 import { checkCloseArguments, domException, parseStandardUrl, toProtocolList } from './dom.js';
 
 /**
@@ -74,24 +75,6 @@ export class WebSocketStreamError extends DOMException {
  * code units for text). A message larger than this is still delivered whole.
  */
 const READABLE_HIGH_WATER_MARK_BYTES = 1024 * 1024;
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (reason: unknown) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // The standard marks both promises as handled: a user who never looks at them sees no unhandled rejection.
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
 
 /**
  * The WHATWG `WebSocketStream` (the WebSockets standard's streams interface,

@@ -1,23 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketClient, ProtocolError, type WebSocketClientOptions } from '../../src/index.js';
-import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import type { TestConnection } from '../helpers/test-server.js';
 import { nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
-import { openClient, pumpBinary } from './helpers.js';
+import { openClient, pumpBinary, useTestServer } from './helpers.js';
 
-let server: TestServer;
-const clients: WebSocketClient[] = [];
+const env = useTestServer();
 
-beforeAll(async () => {
-  server = await TestServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(() => {
-  for (const client of clients.splice(0)) client.terminate();
-});
-
-const connected = (options: WebSocketClientOptions = {}) => openClient(server, clients, options);
+const connected = (options: WebSocketClientOptions = {}) => openClient(env.server, env.clients, options);
 
 describe('async iteration over a client', () => {
   it('for await with break: the connection closes cleanly (1000)', async () => {
@@ -81,7 +70,7 @@ describe('async iteration over a client', () => {
     })();
     conn.send('first');
     await waitUntil(() => seen.length === 1, 5_000, 'the first message');
-    const second = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    const second = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
     conn.destroy(); // 1006: retried
     const [conn2] = await second;
     conn2.send('second');
@@ -123,9 +112,9 @@ describe('async iteration over a client', () => {
 
 describe('client.opened and client.closed', () => {
   it('opened resolves with the 101, closed with { code, reason }; connect() still chains', async () => {
-    const client = new WebSocketClient(server.url());
-    clients.push(client);
-    const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    const client = new WebSocketClient(env.server.url());
+    env.clients.push(client);
+    const connection = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
     const pending = client.opened; // before connect(): waits for it
     const response = await withTimeout(client.connect().opened, 5_000, 'opened');
     expect(await pending).toBe(response);
@@ -139,10 +128,10 @@ describe('client.opened and client.closed', () => {
   });
 
   it('a refused connection: opened rejects with its error, closed resolves with 1006 and the error', async () => {
-    server.handshake = { status: 503, body: 'busy' };
+    env.server.handshake = { status: 503, body: 'busy' };
     try {
-      const client = new WebSocketClient(server.url());
-      clients.push(client);
+      const client = new WebSocketClient(env.server.url());
+      env.clients.push(client);
       client.connect();
       const opened = client.opened;
       const closed = await withTimeout(client.closed, 5_000, 'closed');
@@ -150,14 +139,14 @@ describe('client.opened and client.closed', () => {
       expect(closed.error?.code).toBe('WSP_ERR_HANDSHAKE_STATUS');
       await expect(opened).rejects.toBe(closed.error);
     } finally {
-      server.handshake = 'accept';
+      env.server.handshake = 'accept';
     }
   });
 
   it('per connection across reconnects: each closed is one connection, opened waits for the next', async () => {
     const { client, conn } = await connected({ reconnect: { initialDelayMs: 10, maxDelayMs: 20 } });
     const first = client.closed;
-    const second = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    const second = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
     conn.destroy();
     expect((await withTimeout(first, 5_000, 'the first close')).code).toBe(1006);
     const reopened = client.opened; // between the two: the next connection's

@@ -1,25 +1,14 @@
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketClient, createWebSocketStream, WebSocketError, type WebSocketClientOptions } from '../../src/index.js';
-import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import type { TestConnection } from '../helpers/test-server.js';
 import { delay, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
-import { mib, openClient, pumpBinary } from './helpers.js';
+import { mib, openClient, pumpBinary, useTestServer } from './helpers.js';
 
-let server: TestServer;
-const clients: WebSocketClient[] = [];
+const env = useTestServer();
 
-beforeAll(async () => {
-  server = await TestServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(() => {
-  for (const client of clients.splice(0)) client.terminate();
-});
-
-const connected = (options: WebSocketClientOptions = {}) => openClient(server, clients, options);
+const connected = (options: WebSocketClientOptions = {}) => openClient(env.server, env.clients, options);
 
 /** A Transform that takes a turn of the event loop (or `ms`) per chunk. */
 function slowTransform(ms = 0): Transform {
@@ -77,10 +66,10 @@ describe('createWebSocketStream (a Node Duplex)', () => {
   });
 
   it('writes made before the connection opens wait for it, in order', async () => {
-    const client = new WebSocketClient(server.url());
-    clients.push(client);
+    const client = new WebSocketClient(env.server.url());
+    env.clients.push(client);
     const duplex = createWebSocketStream(client); // connects an idle client
-    const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    const connection = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
     duplex.write('a');
     duplex.write('b');
     const [conn] = await connection;
@@ -121,7 +110,7 @@ describe('createWebSocketStream (a Node Duplex)', () => {
     duplex.on('data', (m) => received.push(m));
     conn.send('first');
     await waitUntil(() => received.length === 1, 5_000, 'the first message');
-    const second = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    const second = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
     conn.destroy();
     const [conn2] = await second;
     conn2.send('second');

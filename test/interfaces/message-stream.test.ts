@@ -1,25 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketClient, type WebSocketClientOptions } from '../../src/index.js';
-import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import type { TestConnection } from '../helpers/test-server.js';
 import { nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
-import { mib, openClient } from './helpers.js';
+import { mib, openClient, useTestServer } from './helpers.js';
 
-let server: TestServer;
-const clients: WebSocketClient[] = [];
+const env = useTestServer();
 
-beforeAll(async () => {
-  server = await TestServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(() => {
-  for (const client of clients.splice(0)) client.terminate();
-});
-
-const streaming = (options: WebSocketClientOptions = {}) => openClient(server, clients, { fragments: 'stream', ...options });
+const streaming = (options: WebSocketClientOptions = {}) => openClient(env.server, env.clients, { fragments: 'stream', ...options });
 
 /** The header of an unmasked binary frame of `length` bytes (RFC 6455 5.2, 64-bit length). */
 function binaryHeader(length: number, fin = true, opcode = 0x2): Buffer {

@@ -1,29 +1,17 @@
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketStream, WebSocketStreamError } from '../../src/index.js';
-import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import type { TestConnection } from '../helpers/test-server.js';
 import { startPythonServer, type PythonServer } from '../helpers/python-server.js';
 import { delay, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
-import { mib, pumpBinary } from './helpers.js';
+import { mib, pumpBinary, useTestServer } from './helpers.js';
 
-let server: TestServer;
-const streams: WebSocketStream[] = [];
-
-beforeAll(async () => {
-  server = await TestServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(() => {
-  for (const wss of streams.splice(0)) wss.client.terminate();
-  server.handshake = 'accept';
-});
+const env = useTestServer();
 
 async function openStream(options = {}): Promise<{ wss: WebSocketStream; conn: TestConnection } & Awaited<WebSocketStream['opened']>> {
-  const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
-  const wss = new WebSocketStream(server.url(), options);
-  streams.push(wss);
+  const connection = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
+  const wss = new WebSocketStream(env.server.url(), options);
+  env.clients.push(wss.client);
   const [conn] = await connection;
   const info = await withTimeout(wss.opened, 5_000, 'opened');
   return { wss, conn, ...info };
@@ -46,7 +34,7 @@ describe('WebSocketStream', () => {
   it('messages both ways, in order; a clean close resolves closed and ends the readable', async () => {
     const { wss, conn, readable, writable, protocol, extensions } = await openStream();
     expect([protocol, extensions]).toEqual(['', '']);
-    expect(wss.url).toBe(server.url());
+    expect(wss.url).toBe(env.server.url());
     const writer = writable.getWriter();
     await writer.write('text one');
     await writer.write(new Uint8Array([1, 2, 3]));
@@ -106,10 +94,10 @@ describe('WebSocketStream', () => {
   });
 
   it('close() before open abandons the attempt: opened and closed reject with a WebSocketError', async () => {
-    server.handshake = 'silent';
-    const request = nextEvent(server, 'request', 5_000);
-    const wss = new WebSocketStream(server.url());
-    streams.push(wss);
+    env.server.handshake = 'silent';
+    const request = nextEvent(env.server, 'request', 5_000);
+    const wss = new WebSocketStream(env.server.url());
+    env.clients.push(wss.client);
     await request;
     wss.close();
     const opened = (await rejection(wss.opened)) as WebSocketStreamError;
@@ -120,28 +108,28 @@ describe('WebSocketStream', () => {
   });
 
   it('a signal aborted before construction: both promises reject with its AbortError, no connection is made', async () => {
-    const before = server.acceptedSockets;
-    const wss = new WebSocketStream(server.url(), { signal: AbortSignal.abort() });
+    const before = env.server.acceptedSockets;
+    const wss = new WebSocketStream(env.server.url(), { signal: AbortSignal.abort() });
     const opened = (await rejection(wss.opened)) as DOMException;
     expect(opened.name).toBe('AbortError');
     expect(((await rejection(wss.closed)) as DOMException).name).toBe('AbortError');
     await delay(20);
-    expect(server.acceptedSockets).toBe(before);
+    expect(env.server.acceptedSockets).toBe(before);
   });
 
   it('a signal aborted during the handshake rejects both with its reason; after open it does nothing', async () => {
-    server.handshake = 'silent';
+    env.server.handshake = 'silent';
     const controller = new AbortController();
-    const request = nextEvent(server, 'request', 5_000);
-    const wss = new WebSocketStream(server.url(), { signal: controller.signal });
-    streams.push(wss);
+    const request = nextEvent(env.server, 'request', 5_000);
+    const wss = new WebSocketStream(env.server.url(), { signal: controller.signal });
+    env.clients.push(wss.client);
     await request;
     controller.abort();
     expect(((await rejection(wss.opened)) as DOMException).name).toBe('AbortError');
     expect(((await rejection(wss.closed)) as DOMException).name).toBe('AbortError');
-    await waitUntil(() => server.openSockets === 0, 5_000, 'the server socket closed');
+    await waitUntil(() => env.server.openSockets === 0, 5_000, 'the server socket closed');
 
-    server.handshake = 'accept';
+    env.server.handshake = 'accept';
     const late = new AbortController();
     const { wss: open, conn } = await openStream({ signal: late.signal });
     late.abort();
@@ -160,8 +148,8 @@ describe('WebSocketStream', () => {
   });
 
   it('a refused connection rejects opened', async () => {
-    server.handshake = { status: 404, body: 'no' };
-    const wss = new WebSocketStream(server.url());
+    env.server.handshake = { status: 404, body: 'no' };
+    const wss = new WebSocketStream(env.server.url());
     const error = (await rejection(wss.opened)) as WebSocketStreamError;
     expect(error.closeCode).toBe(1006);
     expect((error.cause as { code: string }).code).toBe('WSP_ERR_HANDSHAKE_STATUS');
@@ -239,7 +227,7 @@ describe('WebSocketStream against python-websockets', () => {
 
   it('echoes through the writable and the readable, then closes cleanly', async () => {
     const wss = new WebSocketStream(python.url('/echo'));
-    streams.push(wss);
+    env.clients.push(wss.client);
     const { readable, writable } = await withTimeout(wss.opened, 5_000, 'opened');
     const writer = writable.getWriter();
     const reader = readable.getReader();

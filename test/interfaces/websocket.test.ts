@@ -1,27 +1,16 @@
 import * as net from 'node:net';
 import { Blob } from 'node:buffer';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, CloseEvent, ErrorEvent } from '../../src/index.js';
-import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import type { TestConnection } from '../helpers/test-server.js';
 import { startPythonServer, type PythonServer } from '../helpers/python-server.js';
 import { nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
+import { useTestServer } from './helpers.js';
 
-let server: TestServer;
-const sockets: WebSocket[] = [];
-
-beforeAll(async () => {
-  server = await TestServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(() => {
-  for (const ws of sockets.splice(0)) ws.client.terminate();
-  server.handshake = 'accept';
-});
+const env = useTestServer();
 
 function track(ws: WebSocket): WebSocket {
-  sockets.push(ws);
+  env.clients.push(ws.client);
   return ws;
 }
 
@@ -45,8 +34,8 @@ function nextDomEvent<E extends Event = Event>(target: EventTarget, type: string
 }
 
 async function openSocket(...args: ConstructorParameters<typeof WebSocket> extends [unknown, ...infer R] ? R : never): Promise<{ ws: WebSocket; conn: TestConnection }> {
-  const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
-  const ws = track(new WebSocket(server.url(), ...args));
+  const connection = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
+  const ws = track(new WebSocket(env.server.url(), ...args));
   const [conn] = await connection;
   await nextDomEvent(ws, 'open');
   return { ws, conn };
@@ -115,12 +104,12 @@ describe('WebSocket (WHATWG): the constructor', () => {
   });
 
   it('sends the subprotocols and reports the one selected', async () => {
-    const request = nextEvent<[{ headers: Record<string, string> }]>(server, 'request', 5_000);
-    server.handshake = {
+    const request = nextEvent<[{ headers: Record<string, string> }]>(env.server, 'request', 5_000);
+    env.server.handshake = {
       raw: (_req, accept) =>
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: v2\r\n\r\n`,
     };
-    const ws = track(new WebSocket(server.url(), ['v1', 'v2']));
+    const ws = track(new WebSocket(env.server.url(), ['v1', 'v2']));
     const [head] = await request;
     expect(head.headers['sec-websocket-protocol']).toBe('v1, v2');
     await nextDomEvent(ws, 'open');
@@ -129,13 +118,13 @@ describe('WebSocket (WHATWG): the constructor', () => {
   });
 
   it('takes wspipe options as the second argument (headers) or the third', async () => {
-    const first = nextEvent<[{ headers: Record<string, string> }]>(server, 'request', 5_000);
-    track(new WebSocket(server.url(), { protocols: 'p1', headers: { 'X-Test': 'one' } }));
+    const first = nextEvent<[{ headers: Record<string, string> }]>(env.server, 'request', 5_000);
+    track(new WebSocket(env.server.url(), { protocols: 'p1', headers: { 'X-Test': 'one' } }));
     const [a] = await first;
     expect(a.headers['x-test']).toBe('one');
     expect(a.headers['sec-websocket-protocol']).toBe('p1');
-    const second = nextEvent<[{ headers: Record<string, string> }]>(server, 'request', 5_000);
-    track(new WebSocket(server.url(), ['p2'], { headers: { 'X-Test': 'two' } }));
+    const second = nextEvent<[{ headers: Record<string, string> }]>(env.server, 'request', 5_000);
+    track(new WebSocket(env.server.url(), ['p2'], { headers: { 'X-Test': 'two' } }));
     const [b] = await second;
     expect(b.headers['x-test']).toBe('two');
     expect(b.headers['sec-websocket-protocol']).toBe('p2');
@@ -144,8 +133,8 @@ describe('WebSocket (WHATWG): the constructor', () => {
 
 describe('WebSocket (WHATWG): events', () => {
   it('open, message, close in order; the server closing with 1000 is clean', async () => {
-    const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
-    const ws = track(new WebSocket(server.url()));
+    const connection = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
+    const ws = track(new WebSocket(env.server.url()));
     const { log } = record(ws);
     const [conn] = await connection;
     await nextDomEvent(ws, 'open');
@@ -171,8 +160,8 @@ describe('WebSocket (WHATWG): events', () => {
   });
 
   it('a handshake refused with 403 fires error, then close 1006', async () => {
-    server.handshake = { status: 403, body: 'no' };
-    const ws = track(new WebSocket(server.url()));
+    env.server.handshake = { status: 403, body: 'no' };
+    const ws = track(new WebSocket(env.server.url()));
     const { log } = record(ws);
     await nextDomEvent(ws, 'close');
     expect(log).toEqual(['error', `close:1006::false:${WebSocket.CLOSED}`]);
@@ -197,8 +186,8 @@ describe('WebSocket (WHATWG): events', () => {
   });
 
   it('on* attributes: setting replaces the handler in place, null removes it', async () => {
-    const connection = nextEvent<[TestConnection]>(server, 'connection', 5_000);
-    const ws = track(new WebSocket(server.url()));
+    const connection = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
+    const ws = track(new WebSocket(env.server.url()));
     const calls: string[] = [];
     ws.addEventListener('message', () => calls.push('listener-before'));
     ws.onmessage = () => calls.push('first');
@@ -258,13 +247,13 @@ describe('WebSocket (WHATWG): binaryType', () => {
     conn.send('x');
     const event = await nextDomEvent<MessageEvent>(ws, 'message');
     expect(event).toBeInstanceOf(MessageEvent);
-    expect(event.origin).toBe(`ws://127.0.0.1:${server.port}`);
+    expect(event.origin).toBe(`ws://127.0.0.1:${env.server.port}`);
   });
 });
 
 describe('WebSocket (WHATWG): send()', () => {
   it('throws InvalidStateError while CONNECTING', () => {
-    const ws = track(new WebSocket(server.url()));
+    const ws = track(new WebSocket(env.server.url()));
     expectDomException(() => ws.send('too early'), 'InvalidStateError');
   });
 
@@ -329,13 +318,13 @@ describe('WebSocket (WHATWG): send()', () => {
 
 describe('WebSocket (WHATWG): close()', () => {
   it.each([[1001], [1005], [999], [2999], [5000], [0]])('close(%i) throws InvalidAccessError', async (code) => {
-    const ws = track(new WebSocket(server.url()));
+    const ws = track(new WebSocket(env.server.url()));
     expectDomException(() => ws.close(code), 'InvalidAccessError');
     expect(ws.readyState).toBe(WebSocket.CONNECTING);
   });
 
   it('a reason over 123 bytes of UTF-8 is a SyntaxError; 123 bytes is fine', async () => {
-    const ws = track(new WebSocket(server.url()));
+    const ws = track(new WebSocket(env.server.url()));
     expectDomException(() => ws.close(1000, 'é'.repeat(62)), 'SyntaxError'); // 124 bytes
     expect(() => ws.close(1000, 'x'.repeat(123))).not.toThrow();
   });
@@ -361,9 +350,9 @@ describe('WebSocket (WHATWG): close()', () => {
   });
 
   it('close() while CONNECTING fails the connection: error, then close 1006; no open', async () => {
-    server.handshake = 'silent';
-    const request = nextEvent(server, 'request', 5_000);
-    const ws = track(new WebSocket(server.url()));
+    env.server.handshake = 'silent';
+    const request = nextEvent(env.server, 'request', 5_000);
+    const ws = track(new WebSocket(env.server.url()));
     const { log } = record(ws);
     await request;
     ws.close();
@@ -373,7 +362,7 @@ describe('WebSocket (WHATWG): close()', () => {
   });
 
   it('close() right after construction, before any socket: error, close 1006', async () => {
-    const ws = new WebSocket(server.url());
+    const ws = new WebSocket(env.server.url());
     const { log } = record(ws);
     ws.close(1000);
     await nextDomEvent(ws, 'close');
@@ -395,7 +384,7 @@ describe('WebSocket (WHATWG): close()', () => {
 
 describe('WebSocket (WHATWG): reconnect (wspipe extension)', () => {
   it('each connection ends in one close; readyState is CONNECTING in it when another attempt follows', async () => {
-    const ws = track(new WebSocket(server.url(), { reconnect: { initialDelayMs: 10, maxDelayMs: 20 } }));
+    const ws = track(new WebSocket(env.server.url(), { reconnect: { initialDelayMs: 10, maxDelayMs: 20 } }));
     const { log } = record(ws);
     let sendInGap: unknown;
     ws.addEventListener('close', () => {
@@ -406,10 +395,10 @@ describe('WebSocket (WHATWG): reconnect (wspipe extension)', () => {
         sendInGap = error;
       }
     });
-    const first = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    const first = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
     const [conn1] = await first;
     await nextDomEvent(ws, 'open');
-    const second = nextEvent<[TestConnection]>(server, 'connection', 5_000);
+    const second = nextEvent<[TestConnection]>(env.server, 'connection', 5_000);
     conn1.destroy();
     const [conn2] = await second;
     await nextDomEvent(ws, 'open');
