@@ -117,6 +117,16 @@ describe('WebSocket (WHATWG): the constructor', () => {
     expect(ws.extensions).toBe('');
   });
 
+  it('reports the extensions the server accepted', async () => {
+    env.server.handshake = {
+      raw: (_req, accept) =>
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`,
+    };
+    const ws = track(new WebSocket(env.server.url()));
+    await nextDomEvent(ws, 'open');
+    expect(ws.extensions).toBe('permessage-deflate');
+  });
+
   it('takes wspipe options as the second argument (headers) or the third', async () => {
     const first = nextEvent<[{ headers: Record<string, string> }]>(env.server, 'request', 5_000);
     track(new WebSocket(env.server.url(), { protocols: 'p1', headers: { 'X-Test': 'one' } }));
