@@ -8,7 +8,7 @@ import { createHandshakeRequest, type HandshakeRequestOptions, type HandshakeRes
 import { MessageAssembler } from '../protocol/message-assembler.js';
 import { Opcode } from '../protocol/opcode.js';
 import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
-import { isValidUtf8 } from '../protocol/utf8-validator.js';
+import { decodeUtf8 } from '../protocol/utf8-validator.js';
 import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
 import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
 import { HandshakeStream } from '../streams/handshake-stream.js';
@@ -367,7 +367,8 @@ export class Attempt implements DecoderSink {
     clearTimeout(this.handshakeTimer);
     this.openedAt = Date.now();
     const negotiated = this.negotiator?.negotiated;
-    // Declined (undefined): the sink then refuses RSV1 with 1002.
+    // Declined (undefined): the decoder then refuses RSV1 with 1002 (it alone checks RSV1).
+    this.decoder?.setCompression(negotiated !== undefined);
     this.inflateSink?.negotiate(negotiated);
     if (negotiated) {
       const pmd = this.options.perMessageDeflate!;
@@ -405,13 +406,12 @@ export class Attempt implements DecoderSink {
     if (messageStart && messageEnd) {
       // The whole message is in one read: a string straight from the chunk, or a view of it.
       if (opcode === Opcode.Text) {
-        const text = chunk.toString('utf8', start, end);
-        // The decoder left this check to us: decoding replaces every invalid sequence with
-        // U+FFFD, so a string without one came from valid UTF-8 (RFC 6455 8.1); with one, the
-        // sender may have sent U+FFFD itself, and the bytes are checked strictly.
-        if (text.includes('\uFFFD') && !isValidUtf8(chunk.subarray(start, end))) {
-          this.fail(new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData));
-          return;
+        // The decoder left the UTF-8 check to us (sinkValidatesWholeText): decode strictly.
+        let text: string;
+        try {
+          text = decodeUtf8(chunk, start, end);
+        } catch (error) {
+          return this.fail(error as ProtocolError);
         }
         this.host.attemptMessage(text, false);
       } else if (this.options.fragments === 'list') this.host.attemptMessage([chunk.subarray(start, end)], true);

@@ -5,7 +5,8 @@ import { TypedEventEmitter, type Callback, type WebSocketClientEvents } from '..
 import { ConnectionPromises, type ConnectionClosed } from '../interfaces/connection-promises.js';
 import { iterateMessages, type MessagesOptions } from '../interfaces/message-iterator.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
-import { Opcode } from '../protocol/opcode.js';
+import { MAX_CONTROL_PAYLOAD_BYTES, Opcode } from '../protocol/opcode.js';
+import { checkDuration } from '../protocol/option-checks.js';
 import { isValidUtf8 } from '../protocol/utf8-validator.js';
 import { Attempt, type AttemptEnd, type AttemptHost } from './attempt.js';
 import { readyStateOf, type ReadyState } from './lifecycle.js';
@@ -34,9 +35,6 @@ export interface SendOptions {
    */
   compress?: boolean;
 }
-
-/** The longest delay a Node timer takes (2^31-1 ms); longer ones fire after 1 ms. */
-const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * A WebSocket client (RFC 6455) in the manner of Workerman's `ws` client:
@@ -218,12 +216,12 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     return this.queue.bytes < this.options.highWaterMarkBytes;
   }
 
-  /** Sends a ping with an optional payload of at most 125 bytes. */
+  /** Sends a ping with an optional payload of at most 125 bytes (`MAX_CONTROL_PAYLOAD_BYTES`). */
   ping(payload: SendData = Buffer.alloc(0)): void {
     if (this.attempt?.phase !== 'open') throw new UsageError(ErrorCode.NotOpen, 'ping() needs an open connection');
     const bytes = toPayload(payload);
-    if ((typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) > 125) {
-      throw new UsageError(ErrorCode.InvalidOption, 'a ping payload is at most 125 bytes (RFC 6455 5.5)');
+    if ((typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) > MAX_CONTROL_PAYLOAD_BYTES) {
+      throw new UsageError(ErrorCode.InvalidOption, `a ping payload is at most ${MAX_CONTROL_PAYLOAD_BYTES} bytes (RFC 6455 5.5)`);
     }
     this.attempt.ping(bytes);
   }
@@ -236,9 +234,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    * by `closeTimeoutMs` and `handshakeTimeoutMs`). `code` must be a number.
    */
   close(code: number = CloseCode.NormalClosure, reason = ''): void {
-    if (typeof code !== 'number') {
-      throw new UsageError(ErrorCode.InvalidOption, `close() takes the close code as a number (got a ${typeof code})`);
-    }
+    // Checks the arguments (a number code, a string reason) before anything changes.
     const payload = encodeClosePayload(code, reason);
     this.userClosed = true;
     this.cancelReconnect();
@@ -265,9 +261,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    * abandoned.
    */
   reconnect(delayMs = 0): void {
-    if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS) {
-      throw new UsageError(ErrorCode.InvalidOption, `reconnect() takes a delay in ms as a number from 0 to ${MAX_DELAY_MS}`);
-    }
+    checkDuration('reconnect(delayMs)', delayMs, 0);
     if (this.options.signal?.aborted) return;
     this.cancelReconnect();
     this.userClosed = false;

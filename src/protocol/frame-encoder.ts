@@ -1,6 +1,6 @@
 import { frameHeaderSize, writeFrameHeader } from './frame-header.js';
 import { defaultMaskKeys, maskInPlace, maskInto, type MaskKeySource } from './mask.js';
-import { isControlOpcode } from './opcode.js';
+import { isControlOpcode, MAX_CONTROL_PAYLOAD_BYTES } from './opcode.js';
 
 export type Role = 'client' | 'server';
 
@@ -68,7 +68,7 @@ export class FrameEncoder {
     return this.outBytes + (this.slabEnd - this.slabStart);
   }
 
-  /** Adds one frame. Control frames must carry at most 125 bytes (RFC 6455 5.5). */
+  /** Adds one frame. Control frames must carry at most `MAX_CONTROL_PAYLOAD_BYTES` (RFC 6455 5.5). */
   add(frame: FrameSpec): void {
     this.addFrame(frame.opcode, frame.payload, frame.fin ?? true, frame.rsv1 ?? false);
   }
@@ -76,8 +76,8 @@ export class FrameEncoder {
   addFrame(opcode: number, payload: Uint8Array | string, fin: boolean, rsv1: boolean): void {
     const isString = typeof payload === 'string';
     const length = isString ? Buffer.byteLength(payload) : payload.length;
-    if (isControlOpcode(opcode) && (length > 125 || !fin)) {
-      throw new RangeError('control frames carry at most 125 bytes and are never fragmented (RFC 6455 5.5)');
+    if (isControlOpcode(opcode) && (length > MAX_CONTROL_PAYLOAD_BYTES || !fin)) {
+      throw new RangeError(`control frames carry at most ${MAX_CONTROL_PAYLOAD_BYTES} bytes and are never fragmented (RFC 6455 5.5)`);
     }
     const headerSize = frameHeaderSize(length, this.masked);
     if (headerSize + length <= SMALL_FRAME_BYTES) {

@@ -34,6 +34,12 @@ export function createTestCertificate(subjectAltName = 'DNS:localhost,IP:127.0.0
     };
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      // A clear failure, not a skip: CI installs it.
+      throw new Error(`'openssl' is not on PATH; the TLS tests make their certificates with it. Install it with: apt-get install -y openssl`, {
+        cause: error,
+      });
+    }
     throw error;
   }
 }

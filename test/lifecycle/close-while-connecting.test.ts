@@ -148,11 +148,11 @@ describe('close() and reconnect() take numbers only', () => {
     throw new Error('did not throw');
   };
 
-  it.each([['1000'], [null], [{}], [true]])('close(%j) throws WSP_ERR_INVALID_OPTION saying it must be a number', (code) => {
+  it.each([['1000'], [null], [{}], [true]])('close(%j) throws WSP_ERR_INVALID_CLOSE_ARGUMENT saying it must be a number', (code) => {
     const ws = new WebSocketClient('ws://127.0.0.1:1/');
     const error = usage(() => ws.close(code as unknown as number));
     expect(error.name).toBe('UsageError');
-    expect(error.code).toBe('WSP_ERR_INVALID_OPTION');
+    expect(error.code).toBe('WSP_ERR_INVALID_CLOSE_ARGUMENT');
     expect(error.message).toMatch(/number/);
   });
 
