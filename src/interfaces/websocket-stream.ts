@@ -4,7 +4,8 @@ import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
 import { deferred } from './connection-promises.js';
-import { checkCloseArguments, domException, parseStandardUrl, toProtocolList } from './dom.js';
+import type { WebSocketError } from '../protocol/errors.js';
+import { checkCloseArguments, domException, missingSubprotocol, parseStandardUrl, toProtocolList } from './dom.js';
 
 /**
  * Options of `new WebSocketStream(url, options)`: the standard's `protocols`
@@ -89,6 +90,10 @@ export class WebSocketStream {
   /** The client underneath. */
   readonly client: WebSocketClient;
   readonly #url: URL;
+  /** The subprotocols offered: a server that selects none of them fails the connection. */
+  readonly #protocols: readonly string[];
+  /** Why this adapter failed the connection itself (the standard's checks of the 101). */
+  #failure: WebSocketError | undefined;
   readonly #opened = deferred<WebSocketOpenInfo>();
   readonly #closed = deferred<Required<WebSocketCloseInfo>>();
   #readable: ReadableStreamDefaultController<string | Uint8Array> | undefined;
@@ -104,6 +109,7 @@ export class WebSocketStream {
   constructor(url: string | URL, options: WebSocketStreamOptions = {}) {
     const protocols = toProtocolList(options.protocols);
     this.#url = parseStandardUrl(url, protocols);
+    this.#protocols = protocols;
     const { signal, ...clientOptions } = options;
     this.client = new WebSocketClient(this.#url, {
       ...(clientOptions as WebSocketClientOptions),
@@ -198,6 +204,13 @@ export class WebSocketStream {
 
   #onOpen(response: HandshakeResponse): void {
     if (this.#handshakeAborted || this.#closing) return;
+    const refusal = missingSubprotocol(this.#protocols, response);
+    if (refusal) {
+      // "Fail the WebSocket connection": opened and closed reject when the attempt ends.
+      this.#failure = refusal;
+      this.client.terminate();
+      return;
+    }
     this.#established = true;
     const readable = new ReadableStream<string | Uint8Array>(
       {
@@ -264,12 +277,13 @@ export class WebSocketStream {
     this.#ended = true;
     this.#wakeWriters();
     if (this.#handshakeAborted) return;
-    const failed = end.failure !== undefined || !this.#established;
+    const failure = end.failure ?? this.#failure;
+    const failed = failure !== undefined || !this.#established;
     // RFC 6455 7.1.5: with no close frame received, the code is 1006; 7.1.4: clean means both close frames went.
     const code = failed ? 1006 : end.code;
     const reason = failed ? '' : end.reason;
     if (!this.#established) {
-      this.#opened.reject(WebSocketStreamError.unchecked('the WebSocket connection was not established', code, reason, end.failure));
+      this.#opened.reject(WebSocketStreamError.unchecked('the WebSocket connection was not established', code, reason, failure));
     }
     if (!failed && code !== 1006) {
       if (!this.#readableDone) this.#readable?.close(); // what is queued is still read first
@@ -277,7 +291,7 @@ export class WebSocketStream {
       this.#closed.resolve({ closeCode: code, reason });
       return;
     }
-    const error = WebSocketStreamError.unchecked(end.failure?.message ?? 'the WebSocket connection closed uncleanly', code, reason, end.failure);
+    const error = WebSocketStreamError.unchecked(failure?.message ?? 'the WebSocket connection closed uncleanly', code, reason, failure);
     if (!this.#readableDone) this.#readable?.error(error);
     this.#writable?.error(error);
     this.#closed.reject(error);

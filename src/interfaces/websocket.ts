@@ -3,7 +3,8 @@ import { WebSocketClient } from '../client/websocket-client.js';
 import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
-import { CloseEvent, checkCloseArguments, domException, errorEventFor, parseStandardUrl, toProtocolList } from './dom.js';
+import type { WebSocketError } from '../protocol/errors.js';
+import { CloseEvent, checkCloseArguments, domException, errorEventFor, missingSubprotocol, parseStandardUrl, toProtocolList } from './dom.js';
 
 /** What `binaryType` may be: the standard's two, and Node's `Buffer` as a wspipe extension. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
@@ -59,6 +60,10 @@ export class WebSocket extends EventTarget {
   readonly client: WebSocketClient;
   readonly #url: URL;
   readonly #origin: string;
+  /** The subprotocols offered: a server that selects none of them fails the connection. */
+  readonly #protocols: readonly string[];
+  /** Why this adapter failed the connection itself (the standard's checks of the 101). */
+  #failure: WebSocketError | undefined;
   #readyState: number = CONNECTING;
   #binaryType: BinaryType = 'blob';
   #protocol = '';
@@ -89,6 +94,7 @@ export class WebSocket extends EventTarget {
     // Steps 1-7 of the constructor: every failure is a SyntaxError.
     this.#url = parseStandardUrl(url, list);
     this.#origin = this.#url.origin;
+    this.#protocols = list;
     this.client = new WebSocketClient(this.#url, { ...options, protocols: list, fragments: 'concat', messageType: 'text' });
     tapConnections(this.client, {
       open: (response) => this.#opened(response),
@@ -263,6 +269,13 @@ export class WebSocket extends EventTarget {
 
   #opened(response: HandshakeResponse): void {
     if (this.#readyState !== CONNECTING) return;
+    const refusal = missingSubprotocol(this.#protocols, response);
+    if (refusal) {
+      // "Fail the WebSocket connection": no open event; error, then close with 1006, follow.
+      this.#failure = refusal;
+      this.client.terminate();
+      return;
+    }
     this.#readyState = OPEN;
     this.#protocol = response.protocol ?? '';
     this.#extensions = response.headers['sec-websocket-extensions'] ?? '';
@@ -283,9 +296,11 @@ export class WebSocket extends EventTarget {
   /** One connection ended (the standard's "the WebSocket connection is closed"). */
   #ended(end: ConnectionEnd): void {
     if (this.#readyState === CLOSED) return;
-    const failed = end.failure !== undefined || this.#failedByClose;
-    const reconnecting = end.reconnecting && !this.#failedByClose;
+    const failure = end.failure ?? this.#failure;
+    const failed = failure !== undefined || this.#failedByClose;
+    const reconnecting = end.reconnecting && !this.#failedByClose && this.#failure === undefined;
     this.#failedByClose = false;
+    this.#failure = undefined;
     this.#pendingClose = undefined;
     this.#outbox = [];
     this.#outboxBytes = 0;
@@ -296,7 +311,7 @@ export class WebSocket extends EventTarget {
     const wasClean = !failed && code !== 1006;
     this.#readyState = reconnecting ? CONNECTING : CLOSED;
     // "If the user agent was required to fail the WebSocket connection ... fire an event named error."
-    if (failed) this.dispatchEvent(errorEventFor(end.failure));
+    if (failed) this.dispatchEvent(errorEventFor(failure));
     this.dispatchEvent(new CloseEvent('close', { wasClean, code, reason }));
   }
 

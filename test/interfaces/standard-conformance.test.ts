@@ -1,0 +1,71 @@
+// Regressions found by using the standard interfaces as browser, undici and
+// ws code uses them, and comparing with undici's WebSocket on the same server.
+import { describe, expect, it } from 'vitest';
+import { CloseEvent, ErrorEvent, WebSocket, WebSocketStream, WebSocketStreamError } from '../../src/index.js';
+import { withTimeout } from '../helpers/wait.js';
+import { useTestServer } from './helpers.js';
+
+const env = useTestServer();
+
+function track<T extends { client: { terminate(): void } }>(socket: T): T {
+  env.clients.push(socket.client as never);
+  return socket;
+}
+
+function nextDomEvent<E extends Event = Event>(target: EventTarget, type: string, ms = 5_000): Promise<E> {
+  return withTimeout(new Promise<E>((resolve) => target.addEventListener(type, (e) => resolve(e as E), { once: true })), ms, `DOM event '${type}'`);
+}
+
+/** A 101 that selects no subprotocol, whatever the client offered (RFC 6455 allows it). */
+function answerWithoutSubprotocol(): void {
+  env.server.handshake = {
+    raw: (_request, accept) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+  };
+}
+
+describe('a 101 that selects none of the subprotocols offered (Fetch: "fail the WebSocket connection")', () => {
+  it('WebSocket: no open; error (WSP_ERR_HANDSHAKE_PROTOCOL), then close 1006, not clean', async () => {
+    answerWithoutSubprotocol();
+    const ws = track(new WebSocket(env.server.url(), ['chat']));
+    const log: string[] = [];
+    let error: ErrorEvent | undefined;
+    ws.addEventListener('open', () => log.push('open'));
+    ws.addEventListener('error', (event) => {
+      error = event as ErrorEvent;
+      log.push(`error:${ws.readyState}`);
+    });
+    const close = await nextDomEvent<CloseEvent>(ws, 'close');
+    log.push(`close:${close.code}:${close.wasClean}:${ws.readyState}`);
+    expect(log).toEqual([`error:${WebSocket.CLOSED}`, `close:1006:false:${WebSocket.CLOSED}`]);
+    expect((error?.error as { code: string }).code).toBe('WSP_ERR_HANDSHAKE_PROTOCOL');
+    expect(ws.protocol).toBe('');
+  });
+
+  it('WebSocket: with reconnect on, the failure is final (one close, CLOSED)', async () => {
+    answerWithoutSubprotocol();
+    const ws = track(new WebSocket(env.server.url(), { protocols: ['chat'], reconnect: { initialDelayMs: 1, maxAttempts: 3 } }));
+    const close = await nextDomEvent<CloseEvent>(ws, 'close');
+    expect(close.code).toBe(1006);
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+    expect(ws.client.readyState).toBe('closed');
+  });
+
+  it('WebSocket: without subprotocols offered, the same 101 opens', async () => {
+    answerWithoutSubprotocol();
+    const ws = track(new WebSocket(env.server.url()));
+    await nextDomEvent(ws, 'open');
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('WebSocketStream: opened and closed reject with a WebSocketError 1006 caused by the handshake check', async () => {
+    answerWithoutSubprotocol();
+    const wss = track(new WebSocketStream(env.server.url(), { protocols: ['chat'] }));
+    const opened = await withTimeout(wss.opened.then(() => undefined, (e: unknown) => e), 5_000, 'opened');
+    const closed = await withTimeout(wss.closed.then(() => undefined, (e: unknown) => e), 5_000, 'closed');
+    for (const error of [opened, closed]) {
+      expect(error).toBeInstanceOf(WebSocketStreamError);
+      expect((error as WebSocketStreamError).closeCode).toBe(1006);
+    }
+    expect(((opened as Error).cause as { code: string }).code).toBe('WSP_ERR_HANDSHAKE_PROTOCOL');
+  });
+});
