@@ -197,3 +197,8 @@ export function missingSubprotocol(requested: readonly string[], response: Hands
     { status: response.status, headers: response.headers },
   );
 }
+
+/** Web IDL: a required argument that was not given is a TypeError. */
+export function requireArgument(given: number, where: string): void {
+  if (given === 0) throw new TypeError(`${where}: 1 argument required, but none was given`);
+}

@@ -5,7 +5,7 @@ import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
 import { deferred } from './connection-promises.js';
 import type { WebSocketError } from '../protocol/errors.js';
-import { checkCloseArguments, domException, missingSubprotocol, parseStandardUrl, toProtocolList } from './dom.js';
+import { checkCloseArguments, domException, missingSubprotocol, parseStandardUrl, requireArgument, toProtocolList } from './dom.js';
 
 /**
  * Options of `new WebSocketStream(url, options)`: the standard's `protocols`
@@ -107,6 +107,7 @@ export class WebSocketStream {
   #drainWaiters: Array<() => void> = [];
 
   constructor(url: string | URL, options: WebSocketStreamOptions = {}) {
+    requireArgument(arguments.length, 'new WebSocketStream()');
     const protocols = toProtocolList(options.protocols);
     this.#url = parseStandardUrl(url, protocols);
     this.#protocols = protocols;
@@ -164,7 +165,9 @@ export class WebSocketStream {
    * Starts the closing handshake (before the connection is established: abandons it).
    * `closeCode` must be 1000 or in 3000-4999, `reason` at most 123 bytes of UTF-8.
    */
-  close(closeInfo: WebSocketCloseInfo = {}): void {
+  close(closeInfo?: WebSocketCloseInfo | null): void {
+    // Web IDL: a dictionary argument given as undefined or null is the empty dictionary.
+    closeInfo ??= {};
     const code = closeInfo.closeCode === undefined ? undefined : enforceUnsignedShort(closeInfo.closeCode);
     const args = checkCloseArguments(code, closeInfo.reason ?? '');
     this.#close(args.code, args.reason);

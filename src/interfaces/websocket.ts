@@ -4,7 +4,7 @@ import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
 import type { WebSocketError } from '../protocol/errors.js';
-import { CloseEvent, checkCloseArguments, domException, errorEventFor, missingSubprotocol, parseStandardUrl, toProtocolList } from './dom.js';
+import { CloseEvent, checkCloseArguments, domException, errorEventFor, missingSubprotocol, parseStandardUrl, requireArgument, toProtocolList } from './dom.js';
 
 /** What `binaryType` may be: the standard's two, and Node's `Buffer` as a wspipe extension. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
@@ -82,6 +82,7 @@ export class WebSocket extends EventTarget {
 
   constructor(url: string | URL, protocols?: string | string[] | WebSocketInit, init?: WebSocketInit) {
     super();
+    requireArgument(arguments.length, 'new WebSocket()');
     let options: WebSocketInit;
     let list: string[];
     if (protocols !== null && typeof protocols === 'object' && !(Symbol.iterator in protocols)) {
@@ -173,6 +174,8 @@ export class WebSocket extends EventTarget {
    * A `Blob` is read asynchronously; messages sent after it wait behind it.
    */
   send(data: WebSocketSendData): void {
+    // Web IDL checks the argument count first; `send(undefined)` is the string "undefined", `send()` a TypeError.
+    requireArgument(arguments.length, 'WebSocket.send()');
     if (this.readyState === CONNECTING) {
       throw domException('InvalidStateError', 'send() was called before the connection opened (readyState is CONNECTING)');
     }

@@ -69,3 +69,33 @@ describe('a 101 that selects none of the subprotocols offered (Fetch: "fail the 
     expect(((opened as Error).cause as { code: string }).code).toBe('WSP_ERR_HANDSHAKE_PROTOCOL');
   });
 });
+
+describe('Web IDL argument conversions, as undici applies them', () => {
+  it('new WebSocket() and new WebSocketStream() with no argument are TypeErrors (a missing URL is not a SyntaxError)', () => {
+    const NoArgs = WebSocket as unknown as new () => WebSocket;
+    const NoArgsStream = WebSocketStream as unknown as new () => WebSocketStream;
+    expect(() => new NoArgs()).toThrow(TypeError);
+    expect(() => new NoArgsStream()).toThrow(TypeError);
+  });
+
+  it('send() with no argument is a TypeError; send(undefined) sends the text "undefined"', async () => {
+    const ws = track(new WebSocket(env.server.url()));
+    await nextDomEvent(ws, 'open');
+    const bare = ws.send as unknown as () => void;
+    expect(() => bare.call(ws)).toThrow(TypeError);
+    const conn = env.server.connections.at(-1)!;
+    const message = withTimeout(new Promise<{ binary: boolean; data: Buffer }>((resolve) => conn.once('message', resolve)), 5_000, 'message');
+    ws.send(undefined as unknown as string);
+    const received = await message;
+    expect(received.binary).toBe(false);
+    expect(received.data.toString()).toBe('undefined');
+  });
+
+  it('WebSocketStream.close(null) is close({}): a clean close', async () => {
+    const wss = track(new WebSocketStream(env.server.url()));
+    await withTimeout(wss.opened, 5_000, 'opened');
+    wss.close(null);
+    const closed = await withTimeout(wss.closed, 5_000, 'closed');
+    expect(closed.closeCode).toBe(1000);
+  });
+});
