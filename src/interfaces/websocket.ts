@@ -70,6 +70,8 @@ export class WebSocket extends EventTarget {
   #extensions = '';
   /** The user asked to close while connecting: the attempt is failed (the standard's words). */
   #failedByClose = false;
+  /** Application bytes handed to the client that it may not have written yet (its count includes frame headers). */
+  #bytesInClient = 0;
   /** send() after the connection closed still counts (the standard: bufferedAmount only grows then). */
   #bytesAfterClose = 0;
   /** Messages held behind a Blob being read, to keep send() order. */
@@ -119,7 +121,12 @@ export class WebSocket extends EventTarget {
 
   /** Bytes given to `send()` and not yet handed to the network; after closing, it only grows. */
   get bufferedAmount(): number {
-    return this.client.bufferedAmount + this.#outboxBytes + this.#bytesAfterClose;
+    // The standard counts "bytes of application data (UTF-8 text and binary data)", not framing: the
+    // client's figure adds 2-14 header bytes per frame and any control frame. While it holds bytes, ours
+    // is what we gave it, capped by what it holds; once it holds none, everything was written.
+    const inClient = this.client.bufferedAmount;
+    if (inClient === 0) this.#bytesInClient = 0;
+    return Math.min(this.#bytesInClient, inClient) + this.#outboxBytes + this.#bytesAfterClose;
   }
 
   /** The Sec-WebSocket-Extensions the server accepted, or `''`. */
@@ -229,8 +236,14 @@ export class WebSocket extends EventTarget {
       return;
     }
     // The client's return value (backpressure) is bufferedAmount's business here, as in browsers.
-    if (item.text !== undefined) this.client.send(item.text, { binary: false });
-    else this.client.send(item.bytes!, { binary: true });
+    if (this.client.bufferedAmount === 0) this.#bytesInClient = 0;
+    if (item.text !== undefined) {
+      this.client.send(item.text, { binary: false });
+      this.#bytesInClient += Buffer.byteLength(item.text);
+    } else {
+      this.client.send(item.bytes!, { binary: true });
+      this.#bytesInClient += item.bytes!.length;
+    }
   }
 
   /** Sends what waits in order; reads one Blob at a time; then the close, if one waits. */

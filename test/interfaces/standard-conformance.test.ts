@@ -2,7 +2,7 @@
 // ws code uses them, and comparing with undici's WebSocket on the same server.
 import { describe, expect, it } from 'vitest';
 import { CloseEvent, ErrorEvent, WebSocket, WebSocketStream, WebSocketStreamError } from '../../src/index.js';
-import { withTimeout } from '../helpers/wait.js';
+import { waitUntil, withTimeout } from '../helpers/wait.js';
 import { useTestServer } from './helpers.js';
 
 const env = useTestServer();
@@ -97,5 +97,19 @@ describe('Web IDL argument conversions, as undici applies them', () => {
     wss.close(null);
     const closed = await withTimeout(wss.closed, 5_000, 'closed');
     expect(closed.closeCode).toBe(1000);
+  });
+});
+
+describe('WebSocket.bufferedAmount counts application data only (WebSockets standard, "bufferedAmount")', () => {
+  it('after send("hello") and 3 bytes in the same turn it is 8 (no frame headers), then 0', async () => {
+    const ws = track(new WebSocket(env.server.url()));
+    await nextDomEvent(ws, 'open');
+    ws.send('hello');
+    ws.send(new Uint8Array([1, 2, 3]));
+    // The frames wait in the encoder's batch until the end of this turn: nothing was written yet.
+    expect(ws.bufferedAmount).toBe(8);
+    await waitUntil(() => ws.bufferedAmount === 0, 5_000, 'everything written');
+    ws.send('é');
+    expect(ws.bufferedAmount).toBe(2);
   });
 });
