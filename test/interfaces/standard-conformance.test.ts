@@ -1,7 +1,7 @@
 // Regressions found by using the standard interfaces as browser, undici and
 // ws code uses them, and comparing with undici's WebSocket on the same server.
 import { describe, expect, it } from 'vitest';
-import { CloseEvent, ErrorEvent, WebSocket, WebSocketStream, WebSocketStreamError } from '../../src/index.js';
+import { CloseEvent, ErrorEvent, UsageError, WebSocket, WebSocketClient, WebSocketStream, WebSocketStreamError, createWebSocketStream } from '../../src/index.js';
 import { waitUntil, withTimeout } from '../helpers/wait.js';
 import { useTestServer } from './helpers.js';
 
@@ -111,5 +111,61 @@ describe('WebSocket.bufferedAmount counts application data only (WebSockets stan
     await waitUntil(() => ws.bufferedAmount === 0, 5_000, 'everything written');
     ws.send('é');
     expect(ws.bufferedAmount).toBe(2);
+  });
+});
+
+/** What `fn` throws (or undefined). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('createWebSocketStream() from plain JS: a UsageError at the call, never a crash later', () => {
+  it.each([
+    ['null', null],
+    ['a URL string', 'ws://127.0.0.1:1/'],
+    ['a plain object', { on() {} }],
+  ])('refuses %s in place of a client', (_name, value) => {
+    const error = thrown(() => createWebSocketStream(value as unknown as WebSocketClient));
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).code).toBe('WSP_ERR_INVALID_OPTION');
+  });
+
+  it('refuses a wspipe WebSocket and says to pass its .client', () => {
+    const ws = track(new WebSocket(env.server.url()));
+    const error = thrown(() => createWebSocketStream(ws as unknown as WebSocketClient));
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain('.client');
+  });
+
+  it.each([
+    ['errorCloseCode 1005', { errorCloseCode: 1005 }],
+    ['errorCloseCode "x"', { errorCloseCode: 'x' }],
+    ['errorCloseCode 1011.5', { errorCloseCode: 1011.5 }],
+    ['objectMode "no"', { objectMode: 'no' }],
+    ['options 5', 5],
+  ])('refuses %s (before: accepted, and a bad close code was thrown out of destroy() as an uncaught exception)', (_name, options) => {
+    const client = new WebSocketClient(env.server.url());
+    const error = thrown(() => createWebSocketStream(client, options as never));
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).code).toBe('WSP_ERR_INVALID_OPTION');
+    expect(client.readyState).toBe('idle');
+  });
+
+  it('a write that is not a string or buffer destroys the stream with a UsageError and closes 1011', async () => {
+    const client = new WebSocketClient(env.server.url());
+    env.clients.push(client);
+    const duplex = createWebSocketStream(client);
+    const failed = withTimeout(new Promise<Error>((resolve) => duplex.once('error', resolve)), 5_000, 'error');
+    await withTimeout(client.opened, 5_000, 'opened');
+    duplex.write({ not: 'a message' });
+    const error = await failed;
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).code).toBe('WSP_ERR_INVALID_OPTION');
+    expect((await withTimeout(client.closed, 5_000, 'closed')).code).toBe(1011);
   });
 });
