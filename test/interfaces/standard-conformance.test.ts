@@ -169,3 +169,29 @@ describe('createWebSocketStream() from plain JS: a UsageError at the call, never
     expect((await withTimeout(client.closed, 5_000, 'closed')).code).toBe(1011);
   });
 });
+
+describe('client.messages() options from plain JS', () => {
+  it.each([
+    ['highWaterMark "x" (was NaN: never paused, no backpressure)', { highWaterMark: 'x' }],
+    ['highWaterMark 0', { highWaterMark: 0 }],
+    ['highWaterMark -5', { highWaterMark: -5 }],
+    ['highWaterMark 2.5', { highWaterMark: 2.5 }],
+    ['closeOnReturn "no" (was true)', { closeOnReturn: 'no' }],
+    ['options 5', 5],
+  ])('refuses %s with a UsageError, before connecting', (_name, options) => {
+    const client = new WebSocketClient(env.server.url());
+    const error = thrown(() => client.messages(options as never));
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).code).toBe('WSP_ERR_INVALID_OPTION');
+    expect(client.readyState).toBe('idle');
+  });
+
+  it('messages(null) is messages(): the defaults (was a TypeError reading null.highWaterMark)', async () => {
+    const client = new WebSocketClient(env.server.url());
+    env.clients.push(client);
+    const iterator = client.messages(null as never);
+    await withTimeout(client.opened, 5_000, 'opened');
+    await withTimeout(iterator.return!(), 5_000, 'return');
+    expect(client.readyState).toBe('closed');
+  });
+});
