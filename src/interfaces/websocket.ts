@@ -3,7 +3,7 @@ import { WebSocketClient } from '../client/websocket-client.js';
 import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
-import type { WebSocketError } from '../protocol/errors.js';
+import { ErrorCode, WebSocketError } from '../protocol/errors.js';
 import { CloseEvent, checkCloseArguments, domException, errorEventFor, missingSubprotocol, parseStandardUrl, requireArgument, toProtocolList } from './dom.js';
 
 /** What `binaryType` may be: the standard's two, and Node's `Buffer` as a wspipe extension. */
@@ -99,6 +99,19 @@ export class WebSocket extends EventTarget {
     this.#origin = this.#url.origin;
     this.#protocols = list;
     this.client = new WebSocketClient(this.#url, { ...options, protocols: list, fragments: 'concat', messageType: 'text' });
+    // The client's own listener (added first) terminates the connection; this one says why, so that the
+    // end is a failure like any other: error, then close with 1006 (as close() while CONNECTING does).
+    options.signal?.addEventListener(
+      'abort',
+      () => {
+        if (this.#readyState === CLOSED) return;
+        this.#failure ??= new WebSocketError(ErrorCode.Aborted, 'the signal was aborted', { cause: options.signal?.reason });
+        // Between two attempts of a reconnecting client no connection is left to report an end: end it
+        // here. When one is, whichever end comes first is the one close event; the other finds CLOSED.
+        queueMicrotask(() => this.#ended({ code: 1006, reason: '', failure: undefined, reconnecting: false }));
+      },
+      { once: true },
+    );
     tapConnections(this.client, {
       open: (response) => this.#opened(response),
       message: (data, isBinary) => this.#message(data, isBinary),

@@ -195,3 +195,49 @@ describe('client.messages() options from plain JS', () => {
     expect(client.readyState).toBe('closed');
   });
 });
+
+describe('WebSocket with a signal (wspipe extension): aborting is a failed connection', () => {
+  it('aborted while CONNECTING: error (WSP_ERR_ABORTED), then close 1006, as close() while CONNECTING', async () => {
+    env.server.handshake = 'silent';
+    const controller = new AbortController();
+    const ws = track(new WebSocket(env.server.url(), { signal: controller.signal }));
+    const log: string[] = [];
+    let error: ErrorEvent | undefined;
+    ws.onerror = (event) => {
+      error = event as ErrorEvent;
+      log.push('error');
+    };
+    await waitUntil(() => env.server.requests.length > 0, 5_000, 'the request');
+    const closed = nextDomEvent<CloseEvent>(ws, 'close');
+    controller.abort();
+    const close = await closed;
+    log.push(`close:${close.code}:${close.wasClean}:${ws.readyState}`);
+    expect(log).toEqual(['error', `close:1006:false:${WebSocket.CLOSED}`]);
+    expect((error?.error as { code: string }).code).toBe('WSP_ERR_ABORTED');
+  });
+
+  it('aborted while open: error, then close 1006', async () => {
+    const controller = new AbortController();
+    const ws = track(new WebSocket(env.server.url(), { signal: controller.signal }));
+    await nextDomEvent(ws, 'open');
+    const log: string[] = [];
+    ws.onerror = () => log.push('error');
+    const closed = nextDomEvent<CloseEvent>(ws, 'close');
+    controller.abort();
+    const close = await closed;
+    log.push(`close:${close.code}:${close.wasClean}`);
+    expect(log).toEqual(['error', 'close:1006:false']);
+  });
+
+  it('aborted between two attempts of a reconnecting socket: one more close, then CLOSED', async () => {
+    env.server.handshake = { status: 503, body: 'later' };
+    const controller = new AbortController();
+    const ws = track(new WebSocket(env.server.url(), { signal: controller.signal, reconnect: { initialDelayMs: 60_000, maxAttempts: 2 } }));
+    await nextDomEvent(ws, 'close');
+    expect(ws.readyState).toBe(WebSocket.CONNECTING); // a reconnect waits
+    const second = nextDomEvent<CloseEvent>(ws, 'close');
+    controller.abort();
+    expect((await second).code).toBe(1006);
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+  });
+});
