@@ -2,7 +2,7 @@
 // ws code uses them, and comparing with undici's WebSocket on the same server.
 import { describe, expect, it } from 'vitest';
 import { CloseEvent, ErrorEvent, UsageError, WebSocket, WebSocketClient, WebSocketStream, WebSocketStreamError, createWebSocketStream } from '../../src/index.js';
-import { waitUntil, withTimeout } from '../helpers/wait.js';
+import { delay, waitUntil, withTimeout } from '../helpers/wait.js';
 import { useTestServer } from './helpers.js';
 
 const env = useTestServer();
@@ -239,5 +239,58 @@ describe('WebSocket with a signal (wspipe extension): aborting is a failed conne
     controller.abort();
     expect((await second).code).toBe(1006);
     expect(ws.readyState).toBe(WebSocket.CLOSED);
+  });
+});
+
+describe("adapters of whole messages over a client with fragments: 'stream'", () => {
+  // Before: binary messages came only as 'messageStream' Readables, which the Duplex and messages()
+  // did not listen to: they were lost without a word, and the text around them still came.
+  it('messages() yields text and binary in order, a large binary message whole', async () => {
+    const client = new WebSocketClient(env.server.url(), { fragments: 'stream' });
+    env.clients.push(client);
+    const iterator = client.messages();
+    await withTimeout(client.opened, 5_000, 'opened');
+    const conn = env.server.connections.at(-1)!;
+    const large = Buffer.alloc(3 * 1024 * 1024, 0x61);
+    conn.send('first');
+    conn.send(large);
+    conn.send('last');
+    const got: Array<string | Buffer> = [];
+    for (let i = 0; i < 3; i++) got.push((await withTimeout(iterator.next(), 5_000, `message ${i}`)).value as string | Buffer);
+    expect(got[0]).toBe('first');
+    expect(Buffer.isBuffer(got[1]) && got[1].equals(large)).toBe(true);
+    expect(got[2]).toBe('last');
+    await withTimeout(iterator.return!(), 5_000, 'return');
+  });
+
+  it('createWebSocketStream() pushes text and binary in order', async () => {
+    const client = new WebSocketClient(env.server.url(), { fragments: 'stream' });
+    env.clients.push(client);
+    const duplex = createWebSocketStream(client);
+    const got: unknown[] = [];
+    duplex.on('data', (chunk) => got.push(chunk));
+    await withTimeout(client.opened, 5_000, 'opened');
+    const conn = env.server.connections.at(-1)!;
+    conn.send('a');
+    conn.send(Buffer.from('bin'));
+    conn.send('c');
+    await waitUntil(() => got.length === 3, 5_000, 'three chunks');
+    expect(got).toEqual(['a', Buffer.from('bin'), 'c']);
+    duplex.destroy();
+  });
+
+  it('a connection lost mid-message: no partial message; the loop throws the connection error', async () => {
+    const client = new WebSocketClient(env.server.url(), { fragments: 'stream' });
+    env.clients.push(client);
+    const iterator = client.messages();
+    await withTimeout(client.opened, 5_000, 'opened');
+    const conn = env.server.connections.at(-1)!;
+    conn.send('before');
+    conn.sendRaw(Buffer.from([0x02, 0x03, 0x61, 0x62, 0x63])); // binary, not final: "abc" of more to come
+    await delay(20);
+    conn.destroy();
+    expect((await withTimeout(iterator.next(), 5_000, 'first')).value).toBe('before');
+    const error = await withTimeout(iterator.next().then(() => undefined, (e: unknown) => e), 5_000, 'the end');
+    expect((error as { code: string }).code).toBe('WSP_ERR_CONNECTION_LOST');
   });
 });
