@@ -165,8 +165,11 @@ export function parseStandardUrl(input: unknown, protocols: readonly string[]): 
   const seen = new Set<string>();
   for (const protocol of protocols) {
     if (!TOKEN.test(protocol)) throw domException('SyntaxError', `subprotocol ${JSON.stringify(protocol)} is not a valid token`);
-    if (seen.has(protocol)) throw domException('SyntaxError', `subprotocol ${JSON.stringify(protocol)} is given twice`);
-    seen.add(protocol);
+    // "If any of the values in protocols occur more than once" compares ASCII case-insensitively
+    // (web-platform-tests websockets/Create-protocols-repeated-case-insensitive; undici agrees).
+    const folded = protocol.toLowerCase();
+    if (seen.has(folded)) throw domException('SyntaxError', `subprotocol ${JSON.stringify(protocol)} is given twice (compared case-insensitively)`);
+    seen.add(folded);
   }
   return url;
 }

@@ -294,3 +294,13 @@ describe("adapters of whole messages over a client with fragments: 'stream'", ()
     expect((error as { code: string }).code).toBe('WSP_ERR_CONNECTION_LOST');
   });
 });
+
+describe('subprotocols repeated in another case', () => {
+  it('are a SyntaxError for WebSocket and WebSocketStream (web-platform-tests Create-protocols-repeated-case-insensitive)', () => {
+    for (const create of [() => new WebSocket(env.server.url(), ['chat', 'CHAT']), () => new WebSocketStream(env.server.url(), { protocols: ['v1', 'V1'] })]) {
+      const error = thrown(create);
+      expect(error).toBeInstanceOf(DOMException);
+      expect((error as DOMException).name).toBe('SyntaxError');
+    }
+  });
+});
