@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { CloseEvent, ErrorEvent, UsageError, WebSocket, WebSocketClient, WebSocketStream, WebSocketStreamError, createWebSocketStream } from '../../src/index.js';
 import { delay, waitUntil, withTimeout } from '../helpers/wait.js';
+import type { TestConnection } from '../helpers/test-server.js';
 import { useTestServer } from './helpers.js';
 
 const env = useTestServer();
@@ -124,6 +125,15 @@ function thrown(fn: () => unknown): unknown {
   return undefined;
 }
 
+/** `call` on a fresh idle client throws UsageError WSP_ERR_INVALID_OPTION and leaves the client idle. */
+function expectRefusedBeforeConnecting(call: (client: WebSocketClient) => unknown): void {
+  const client = new WebSocketClient(env.server.url());
+  const error = thrown(() => call(client));
+  expect(error).toBeInstanceOf(UsageError);
+  expect((error as UsageError).code).toBe('WSP_ERR_INVALID_OPTION');
+  expect(client.readyState).toBe('idle');
+}
+
 describe('createWebSocketStream() from plain JS: a UsageError at the call, never a crash later', () => {
   it.each([
     ['null', null],
@@ -149,11 +159,7 @@ describe('createWebSocketStream() from plain JS: a UsageError at the call, never
     ['objectMode "no"', { objectMode: 'no' }],
     ['options 5', 5],
   ])('refuses %s (before: accepted, and a bad close code was thrown out of destroy() as an uncaught exception)', (_name, options) => {
-    const client = new WebSocketClient(env.server.url());
-    const error = thrown(() => createWebSocketStream(client, options as never));
-    expect(error).toBeInstanceOf(UsageError);
-    expect((error as UsageError).code).toBe('WSP_ERR_INVALID_OPTION');
-    expect(client.readyState).toBe('idle');
+    expectRefusedBeforeConnecting((client) => createWebSocketStream(client, options as never));
   });
 
   it('a write that is not a string or buffer destroys the stream with a UsageError and closes 1011', async () => {
@@ -179,11 +185,7 @@ describe('client.messages() options from plain JS', () => {
     ['closeOnReturn "no" (was true)', { closeOnReturn: 'no' }],
     ['options 5', 5],
   ])('refuses %s with a UsageError, before connecting', (_name, options) => {
-    const client = new WebSocketClient(env.server.url());
-    const error = thrown(() => client.messages(options as never));
-    expect(error).toBeInstanceOf(UsageError);
-    expect((error as UsageError).code).toBe('WSP_ERR_INVALID_OPTION');
-    expect(client.readyState).toBe('idle');
+    expectRefusedBeforeConnecting((client) => client.messages(options as never));
   });
 
   it('messages(null) is messages(): the defaults (was a TypeError reading null.highWaterMark)', async () => {
@@ -245,12 +247,17 @@ describe('WebSocket with a signal (wspipe extension): aborting is a failed conne
 describe("adapters of whole messages over a client with fragments: 'stream'", () => {
   // Before: binary messages came only as 'messageStream' Readables, which the Duplex and messages()
   // did not listen to: they were lost without a word, and the text around them still came.
-  it('messages() yields text and binary in order, a large binary message whole', async () => {
+  /** A fragments: 'stream' client, `adapt`ed before it opens, and the server's side once open. */
+  async function openStreaming<T>(adapt: (client: WebSocketClient) => T): Promise<{ adapted: T; conn: TestConnection }> {
     const client = new WebSocketClient(env.server.url(), { fragments: 'stream' });
     env.clients.push(client);
-    const iterator = client.messages();
+    const adapted = adapt(client);
     await withTimeout(client.opened, 5_000, 'opened');
-    const conn = env.server.connections.at(-1)!;
+    return { adapted, conn: env.server.connections.at(-1)! };
+  }
+
+  it('messages() yields text and binary in order, a large binary message whole', async () => {
+    const { adapted: iterator, conn } = await openStreaming((client) => client.messages());
     const large = Buffer.alloc(3 * 1024 * 1024, 0x61);
     conn.send('first');
     conn.send(large);
@@ -264,13 +271,8 @@ describe("adapters of whole messages over a client with fragments: 'stream'", ()
   });
 
   it('createWebSocketStream() pushes text and binary in order', async () => {
-    const client = new WebSocketClient(env.server.url(), { fragments: 'stream' });
-    env.clients.push(client);
-    const duplex = createWebSocketStream(client);
     const got: unknown[] = [];
-    duplex.on('data', (chunk) => got.push(chunk));
-    await withTimeout(client.opened, 5_000, 'opened');
-    const conn = env.server.connections.at(-1)!;
+    const { adapted: duplex, conn } = await openStreaming((client) => createWebSocketStream(client).on('data', (chunk) => got.push(chunk)));
     conn.send('a');
     conn.send(Buffer.from('bin'));
     conn.send('c');
@@ -280,11 +282,7 @@ describe("adapters of whole messages over a client with fragments: 'stream'", ()
   });
 
   it('a connection lost mid-message: no partial message; the loop throws the connection error', async () => {
-    const client = new WebSocketClient(env.server.url(), { fragments: 'stream' });
-    env.clients.push(client);
-    const iterator = client.messages();
-    await withTimeout(client.opened, 5_000, 'opened');
-    const conn = env.server.connections.at(-1)!;
+    const { adapted: iterator, conn } = await openStreaming((client) => client.messages());
     conn.send('before');
     conn.sendRaw(Buffer.from([0x02, 0x03, 0x61, 0x62, 0x63])); // binary, not final: "abc" of more to come
     await delay(20);
