@@ -38,6 +38,7 @@ export function tapConnections(client: WebSocketClient, handlers: ConnectionHand
   // read it whole, and hold what comes after it (messages, the end) until it is, to keep the order.
   let reading = false;
   let held: Array<() => void> = [];
+  let listening = true;
   const inOrder = (deliver: () => void): void => {
     if (reading) held.push(deliver);
     else deliver();
@@ -51,7 +52,7 @@ export function tapConnections(client: WebSocketClient, handlers: ConnectionHand
       settled = true;
       reading = false;
       // A stream cut short (the connection ended mid-message) delivers nothing: the end says why.
-      if (whole) handlers.message?.(Buffer.concat(pieces), true);
+      if (whole && listening) handlers.message?.(Buffer.concat(pieces), true);
       while (!reading && held.length > 0) held.shift()!();
     };
     stream.on('data', (piece: Buffer) => pieces.push(piece));
@@ -88,6 +89,7 @@ export function tapConnections(client: WebSocketClient, handlers: ConnectionHand
   client.on('reconnecting', onReconnecting);
   client.on('close', onClose);
   return () => {
+    listening = false;
     held = [];
     client.off('open', onOpen);
     client.off('message', onMessage);
