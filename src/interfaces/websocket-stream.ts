@@ -248,7 +248,7 @@ export class WebSocketStream {
   #onMessage(data: string | Buffer, isBinary: boolean): void {
     const controller = this.#readable;
     if (controller === undefined || this.#closing || this.#readableDone) return;
-    controller.enqueue(isBinary ? new Uint8Array((data as Buffer).buffer, (data as Buffer).byteOffset, data.length) : (data as string));
+    controller.enqueue(isBinary ? ownBytes(data as Buffer) : (data as string));
     // Receive backpressure: once the queue is full, stop reading until pull() asks again.
     if ((controller.desiredSize ?? 0) <= 0) this.client.pause();
   }
@@ -299,6 +299,18 @@ export class WebSocketStream {
     this.#writable?.error(error);
     this.#closed.reject(error);
   }
+}
+
+/**
+ * The message as a Uint8Array whose `buffer` is the message alone, as the
+ * standard makes it (a new ArrayBuffer of the bytes): code that reads
+ * `chunk.buffer` (a DataView over it, a transfer to a worker) must not see
+ * the rest of the socket read, which holds other frames. A Buffer that
+ * already owns its whole ArrayBuffer is wrapped without a copy.
+ */
+function ownBytes(data: Buffer): Uint8Array {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return new Uint8Array(data.buffer, 0, data.byteLength);
+  return new Uint8Array(data);
 }
 
 /** Web IDL `[EnforceRange] unsigned short`: a finite number in 0..65535, truncated; else a TypeError. */

@@ -302,3 +302,22 @@ describe('subprotocols repeated in another case', () => {
     }
   });
 });
+
+describe('WebSocketStream binary chunks', () => {
+  it("own their ArrayBuffer: chunk.buffer is the message, not the socket read around it (before: other frames' bytes)", async () => {
+    const wss = track(new WebSocketStream(env.server.url()));
+    const { readable } = await withTimeout(wss.opened, 5_000, 'opened');
+    // Two binary messages in one TCP write, so they arrive in one read.
+    env.server.connections.at(-1)!.sendRaw(Buffer.from([0x82, 0x02, 0x01, 0x02, 0x82, 0x02, 0x03, 0x04]));
+    const reader = readable.getReader();
+    for (const expected of [[1, 2], [3, 4]]) {
+      const { value } = await withTimeout(reader.read(), 5_000, 'a chunk');
+      const chunk = value as Uint8Array;
+      expect(chunk.byteOffset).toBe(0);
+      expect(chunk.buffer.byteLength).toBe(2);
+      expect([...new Uint8Array(chunk.buffer)]).toEqual(expected);
+    }
+    reader.releaseLock();
+    wss.close();
+  });
+});
