@@ -41,7 +41,7 @@ export function tapConnections(client: WebSocketClient, handlers: ConnectionHand
   let listening = true;
   const inOrder = (deliver: () => void): void => {
     if (reading) held.push(deliver);
-    else deliver();
+    else shielded(deliver);
   };
   const readWhole = (stream: Readable): void => {
     reading = true;
@@ -52,15 +52,15 @@ export function tapConnections(client: WebSocketClient, handlers: ConnectionHand
       settled = true;
       reading = false;
       // A stream cut short (the connection ended mid-message) delivers nothing: the end says why.
-      if (whole && listening) handlers.message?.(Buffer.concat(pieces), true);
-      while (!reading && held.length > 0) held.shift()!();
+      if (whole && listening) shielded(() => handlers.message?.(Buffer.concat(pieces), true));
+      while (!reading && held.length > 0) shielded(held.shift()!);
     };
     stream.on('data', (piece: Buffer) => pieces.push(piece));
     stream.once('end', () => settle(true));
     stream.once('error', () => settle(false));
     stream.once('close', () => settle(false));
   };
-  const onOpen = (response: HandshakeResponse): void => handlers.open?.(response);
+  const onOpen = (response: HandshakeResponse): void => shielded(() => handlers.open?.(response));
   const onMessage = (data: string | Buffer | Buffer[], isBinary: boolean): void => {
     inOrder(() => handlers.message?.(Array.isArray(data) ? Buffer.concat(data) : data, isBinary));
   };
@@ -98,6 +98,23 @@ export function tapConnections(client: WebSocketClient, handlers: ConnectionHand
     client.off('reconnecting', onReconnecting);
     client.off('close', onClose);
   };
+}
+
+/**
+ * Runs an adapter's handler, which may run user code synchronously (a
+ * Duplex's `push()` calls its 'data' listeners). A throw must not unwind into
+ * the client's pipeline, where it would stop every later message of the
+ * connection: it is rethrown on its own, an uncaught exception as with any
+ * listener (and as an EventTarget reports one), and the connection goes on.
+ */
+function shielded(deliver: () => void): void {
+  try {
+    deliver();
+  } catch (error) {
+    process.nextTick(() => {
+      throw error;
+    });
+  }
 }
 
 /** The bytes of a `send()` argument that is not a string or Blob, as a view (no copy). */

@@ -321,3 +321,35 @@ describe('WebSocketStream binary chunks', () => {
     wss.close();
   });
 });
+
+describe('a listener that throws does not stop the connection', () => {
+  it("a Duplex 'data' listener that throws: the error is uncaught (as in any listener), the next message still comes", async () => {
+    // Catch the uncaught exception here instead of vitest, for this test only.
+    const theirs = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const uncaught: unknown[] = [];
+    process.on('uncaughtException', (error) => uncaught.push(error));
+    try {
+      const client = new WebSocketClient(env.server.url());
+      env.clients.push(client);
+      const duplex = createWebSocketStream(client);
+      const got: unknown[] = [];
+      duplex.on('data', (chunk) => {
+        got.push(chunk);
+        if (got.length === 1) throw new Error('thrown by a listener');
+      });
+      await withTimeout(client.opened, 5_000, 'opened');
+      const conn = env.server.connections.at(-1)!;
+      conn.send('one');
+      conn.send('two');
+      await waitUntil(() => got.length === 2 && uncaught.length === 1, 5_000, 'both messages and the uncaught error');
+      expect(got).toEqual(['one', 'two']);
+      expect((uncaught[0] as Error).message).toBe('thrown by a listener');
+      expect(client.readyState).toBe('open');
+      duplex.destroy();
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const listener of theirs) process.on('uncaughtException', listener);
+    }
+  });
+});
