@@ -4,7 +4,7 @@ import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
 import { ErrorCode, WebSocketError } from '../protocol/errors.js';
-import { CloseEvent, checkCloseArguments, domException, errorEventFor, missingSubprotocol, parseStandardUrl, requireArgument, toProtocolList } from './dom.js';
+import { CloseEvent, type ErrorEvent, checkCloseArguments, domException, errorEventFor, missingSubprotocol, parseStandardUrl, requireArgument, toProtocolList } from './dom.js';
 
 /** What `binaryType` may be: the standard's two, and Node's `Buffer` as a wspipe extension. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
@@ -20,6 +20,23 @@ export interface WebSocketInit extends Omit<WebSocketClientOptions, 'protocols'>
 }
 
 type Handler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
+
+/**
+ * The events of `WebSocket` by type (the DOM's `WebSocketEventMap`), so that
+ * `addEventListener('message', (event) => event.data)` type-checks as it does
+ * against the DOM library; `error` is wspipe's `ErrorEvent`.
+ */
+export interface WebSocketEventMap {
+  open: Event;
+  message: MessageEvent;
+  error: ErrorEvent;
+  close: CloseEvent;
+}
+
+/** A listener of one event type: a function (called with the socket as `this`) or a `handleEvent` object. */
+type TypedListener<E extends Event> = ((this: WebSocket, event: E) => unknown) | { handleEvent(event: E): unknown };
+/** The DOM's `AddEventListenerOptions` (Node's types keep theirs private), or `capture` as a boolean. */
+type ListenerOptions = boolean | { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal };
 
 /** Data `send()` accepts (other values are sent as their string, as Web IDL converts them). */
 export type WebSocketSendData = string | ArrayBuffer | ArrayBufferView | Blob;
@@ -376,6 +393,16 @@ export class WebSocket extends EventTarget {
     this.#handlers.set(type, created);
     this.addEventListener(type, created.listener);
   }
+}
+
+// Typed overloads of the EventTarget methods, merged into the class's type (no runtime code):
+// Node's EventTarget types every listener's event as a plain `Event`.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface WebSocket {
+  addEventListener<K extends keyof WebSocketEventMap>(type: K, listener: TypedListener<WebSocketEventMap[K]> | null, options?: ListenerOptions): void;
+  addEventListener(type: string, listener: TypedListener<Event> | null, options?: ListenerOptions): void;
+  removeEventListener<K extends keyof WebSocketEventMap>(type: K, listener: TypedListener<WebSocketEventMap[K]> | null, options?: boolean | { capture?: boolean }): void;
+  removeEventListener(type: string, listener: TypedListener<Event> | null, options?: boolean | { capture?: boolean }): void;
 }
 
 for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN], ['CLOSING', CLOSING], ['CLOSED', CLOSED]] as const) {

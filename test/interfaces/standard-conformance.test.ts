@@ -353,3 +353,23 @@ describe('a listener that throws does not stop the connection', () => {
     }
   });
 });
+
+describe('browser-style TypeScript compiles against WebSocket (type-checked with `npm run typecheck`)', () => {
+  it('addEventListener types each event as the DOM library does', async () => {
+    const ws = track(new WebSocket(env.server.url()));
+    const seen: string[] = [];
+    ws.addEventListener('message', (event) => seen.push(String(event.data)));
+    ws.addEventListener('close', (event) => seen.push(`close:${event.code}:${event.reason}:${event.wasClean}`));
+    ws.addEventListener('error', (event) => seen.push(String(event.message)));
+    ws.addEventListener('open', { handleEvent: (event) => seen.push(event.type) }, { once: true });
+    // @ts-expect-error a CloseEvent has no data
+    ws.addEventListener('close', (event) => event.data);
+    const any = (event: Event): void => void seen.push(`any:${event.type}`);
+    ws.addEventListener('open', any);
+    ws.removeEventListener('open', any);
+    await nextDomEvent(ws, 'open');
+    env.server.connections.at(-1)!.send('typed');
+    await waitUntil(() => seen.includes('typed'), 5_000, 'the message');
+    expect(seen).toEqual(['open', 'typed']);
+  });
+});
