@@ -2,7 +2,8 @@
 // Node 20 lacks, DOMException helpers, and the argument checks the WHATWG
 // WebSockets standard gives both `WebSocket` and `WebSocketStream`.
 import { MAX_CLOSE_REASON_BYTES } from '../protocol/close.js';
-import type { WebSocketError } from '../protocol/errors.js';
+import { ErrorCode, HandshakeError, type WebSocketError } from '../protocol/errors.js';
+import type { HandshakeResponse } from '../protocol/handshake.js';
 
 /** A `DOMException` with a standard name (`SyntaxError`, `InvalidStateError`, ...). */
 export function domException(name: string, message: string, cause?: unknown): DOMException {
@@ -164,8 +165,11 @@ export function parseStandardUrl(input: unknown, protocols: readonly string[]): 
   const seen = new Set<string>();
   for (const protocol of protocols) {
     if (!TOKEN.test(protocol)) throw domException('SyntaxError', `subprotocol ${JSON.stringify(protocol)} is not a valid token`);
-    if (seen.has(protocol)) throw domException('SyntaxError', `subprotocol ${JSON.stringify(protocol)} is given twice`);
-    seen.add(protocol);
+    // "If any of the values in protocols occur more than once" compares ASCII case-insensitively
+    // (web-platform-tests websockets/Create-protocols-repeated-case-insensitive; undici agrees).
+    const folded = protocol.toLowerCase();
+    if (seen.has(folded)) throw domException('SyntaxError', `subprotocol ${JSON.stringify(protocol)} is given twice (compared case-insensitively)`);
+    seen.add(folded);
   }
   return url;
 }
@@ -176,4 +180,28 @@ export function toProtocolList(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   if (typeof value === 'object' && value !== null && Symbol.iterator in value) return Array.from(value as Iterable<unknown>, String);
   return [String(value)];
+}
+
+/**
+ * The standard's rule on a response that selects no subprotocol (Fetch,
+ * "establish a WebSocket connection": "If protocols is not the empty list
+ * and extracting header list values given `Sec-WebSocket-Protocol` and
+ * response's header list results in null, failure, or the empty byte
+ * sequence, then fail the WebSocket connection"). RFC 6455 4.1 lets a client
+ * accept that answer, and `WebSocketClient` does; the standard interfaces
+ * must not (undici and ws fail it too). Returns the error to fail with, or
+ * undefined when the response is acceptable.
+ */
+export function missingSubprotocol(requested: readonly string[], response: HandshakeResponse): HandshakeError | undefined {
+  if (requested.length === 0 || (response.protocol ?? '') !== '') return undefined;
+  return new HandshakeError(
+    ErrorCode.HandshakeProtocol,
+    `the server selected none of the subprotocols offered (${requested.join(', ')}); the WebSockets standard fails such a connection`,
+    { status: response.status, headers: response.headers },
+  );
+}
+
+/** Web IDL: a required argument that was not given is a TypeError. */
+export function requireArgument(given: number, where: string): void {
+  if (given === 0) throw new TypeError(`${where}: 1 argument required, but none was given`);
 }

@@ -1,7 +1,8 @@
 import { Duplex } from 'node:stream';
-import type { WebSocketClient } from '../client/websocket-client.js';
-import { CloseCode } from '../protocol/close-codes.js';
-import { ErrorCode, WebSocketError } from '../protocol/errors.js';
+import { WebSocketClient } from '../client/websocket-client.js';
+import { CloseCode, isValidCloseCode } from '../protocol/close-codes.js';
+import { ErrorCode, UsageError, WebSocketError } from '../protocol/errors.js';
+import { describeValue, invalidOption } from '../protocol/option-checks.js';
 import { bufferSourceView, tapConnections } from './connection-tap.js';
 
 /** Options of `createWebSocketStream()`. */
@@ -41,7 +42,28 @@ interface PendingWrite {
  * An idle client is connected.
  */
 export function createWebSocketStream(client: WebSocketClient, options: WebSocketDuplexOptions = {}): Duplex {
-  return new WebSocketDuplex(client, options);
+  checkDuplexArguments(client, options);
+  return new WebSocketDuplex(client, options ?? {});
+}
+
+/**
+ * Plain JS may pass anything: refuse it here with a `UsageError`, rather than
+ * a TypeError from deep inside, or (for a bad `errorCloseCode`) an exception
+ * thrown out of `destroy()` long after.
+ */
+function checkDuplexArguments(client: unknown, options: unknown): void {
+  if (!(client instanceof WebSocketClient)) {
+    const hint = client instanceof EventTarget && 'client' in client ? ' (for a wspipe WebSocket, pass its .client)' : '';
+    throw new UsageError(ErrorCode.InvalidOption, `createWebSocketStream() takes a WebSocketClient${hint}; got ${describeValue(client)}`);
+  }
+  if (options === undefined || options === null) return;
+  if (typeof options !== 'object') invalidOption('createWebSocketStream() options', 'an object', options);
+  const { objectMode, errorCloseCode } = options as WebSocketDuplexOptions;
+  if (objectMode !== undefined && typeof objectMode !== 'boolean') invalidOption('objectMode', 'true or false', objectMode);
+  // RFC 6455 7.4: the code goes in a close frame, so it must be one an endpoint may send.
+  if (errorCloseCode !== undefined && (typeof errorCloseCode !== 'number' || !isValidCloseCode(errorCloseCode))) {
+    invalidOption('errorCloseCode', 'a close code that may be sent (RFC 6455 7.4), such as 1011 or 4000', errorCloseCode);
+  }
 }
 
 class WebSocketDuplex extends Duplex {
@@ -139,7 +161,7 @@ class WebSocketDuplex extends Duplex {
       const { chunk } = pending;
       if (typeof chunk === 'string') sent = this.#client.send(chunk, { binary: false });
       else if (chunk instanceof ArrayBuffer || ArrayBuffer.isView(chunk)) sent = this.#client.send(bufferSourceView(chunk), { binary: true });
-      else throw new TypeError('a WebSocket stream in object mode writes strings and buffers');
+      else throw new UsageError(ErrorCode.InvalidOption, 'a WebSocket stream in object mode writes strings, Buffers, ArrayBuffers and typed arrays');
     } catch (error) {
       this.#pending = undefined;
       pending.callback(error as Error);

@@ -1,4 +1,5 @@
 import type { WebSocketClient } from '../client/websocket-client.js';
+import { invalidOption } from '../protocol/option-checks.js';
 import { tapConnections } from './connection-tap.js';
 
 /** Options of `client.messages()`. */
@@ -22,8 +23,7 @@ export interface MessagesOptions {
  * An idle client is connected. One loop at a time per client.
  */
 export function iterateMessages(client: WebSocketClient, options: MessagesOptions = {}): AsyncIterableIterator<string | Buffer> {
-  const highWaterMark = Math.max(1, options.highWaterMark ?? 16);
-  const closeOnReturn = options.closeOnReturn ?? true;
+  const { highWaterMark, closeOnReturn } = checkMessagesOptions(options);
   const queue: Array<string | Buffer> = [];
   let waiter: { resolve: (result: IteratorResult<string | Buffer>) => void; reject: (error: unknown) => void } | undefined;
   let pausedHere = false;
@@ -116,4 +116,19 @@ export function iterateMessages(client: WebSocketClient, options: MessagesOption
     },
   };
   return iterator;
+}
+
+/**
+ * The options from plain JS: a highWaterMark of 'x' was NaN, which never
+ * paused the client (no backpressure at all), and closeOnReturn: 'no' meant true.
+ */
+function checkMessagesOptions(options: unknown): Required<MessagesOptions> {
+  if (options === undefined || options === null) return { highWaterMark: 16, closeOnReturn: true };
+  if (typeof options !== 'object') invalidOption('messages() options', 'an object', options);
+  const { highWaterMark = 16, closeOnReturn = true } = options as MessagesOptions;
+  if (typeof highWaterMark !== 'number' || !Number.isInteger(highWaterMark) || highWaterMark < 1) {
+    invalidOption('highWaterMark', 'a whole number of messages, at least 1', highWaterMark);
+  }
+  if (typeof closeOnReturn !== 'boolean') invalidOption('closeOnReturn', 'true or false', closeOnReturn);
+  return { highWaterMark, closeOnReturn };
 }

@@ -4,7 +4,8 @@ import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
 import { deferred } from './connection-promises.js';
-import { checkCloseArguments, domException, parseStandardUrl, toProtocolList } from './dom.js';
+import type { WebSocketError } from '../protocol/errors.js';
+import { checkCloseArguments, domException, missingSubprotocol, parseStandardUrl, requireArgument, toProtocolList } from './dom.js';
 
 /**
  * Options of `new WebSocketStream(url, options)`: the standard's `protocols`
@@ -89,6 +90,10 @@ export class WebSocketStream {
   /** The client underneath. */
   readonly client: WebSocketClient;
   readonly #url: URL;
+  /** The subprotocols offered: a server that selects none of them fails the connection. */
+  readonly #protocols: readonly string[];
+  /** Why this adapter failed the connection itself (the standard's checks of the 101). */
+  #failure: WebSocketError | undefined;
   readonly #opened = deferred<WebSocketOpenInfo>();
   readonly #closed = deferred<Required<WebSocketCloseInfo>>();
   #readable: ReadableStreamDefaultController<string | Uint8Array> | undefined;
@@ -102,8 +107,10 @@ export class WebSocketStream {
   #drainWaiters: Array<() => void> = [];
 
   constructor(url: string | URL, options: WebSocketStreamOptions = {}) {
+    requireArgument(arguments.length, 'new WebSocketStream()');
     const protocols = toProtocolList(options.protocols);
     this.#url = parseStandardUrl(url, protocols);
+    this.#protocols = protocols;
     const { signal, ...clientOptions } = options;
     this.client = new WebSocketClient(this.#url, {
       ...(clientOptions as WebSocketClientOptions),
@@ -158,7 +165,9 @@ export class WebSocketStream {
    * Starts the closing handshake (before the connection is established: abandons it).
    * `closeCode` must be 1000 or in 3000-4999, `reason` at most 123 bytes of UTF-8.
    */
-  close(closeInfo: WebSocketCloseInfo = {}): void {
+  close(closeInfo?: WebSocketCloseInfo | null): void {
+    // Web IDL: a dictionary argument given as undefined or null is the empty dictionary.
+    closeInfo ??= {};
     const code = closeInfo.closeCode === undefined ? undefined : enforceUnsignedShort(closeInfo.closeCode);
     const args = checkCloseArguments(code, closeInfo.reason ?? '');
     this.#close(args.code, args.reason);
@@ -198,6 +207,13 @@ export class WebSocketStream {
 
   #onOpen(response: HandshakeResponse): void {
     if (this.#handshakeAborted || this.#closing) return;
+    const refusal = missingSubprotocol(this.#protocols, response);
+    if (refusal) {
+      // "Fail the WebSocket connection": opened and closed reject when the attempt ends.
+      this.#failure = refusal;
+      this.client.terminate();
+      return;
+    }
     this.#established = true;
     const readable = new ReadableStream<string | Uint8Array>(
       {
@@ -232,7 +248,7 @@ export class WebSocketStream {
   #onMessage(data: string | Buffer, isBinary: boolean): void {
     const controller = this.#readable;
     if (controller === undefined || this.#closing || this.#readableDone) return;
-    controller.enqueue(isBinary ? new Uint8Array((data as Buffer).buffer, (data as Buffer).byteOffset, data.length) : (data as string));
+    controller.enqueue(isBinary ? ownBytes(data as Buffer) : (data as string));
     // Receive backpressure: once the queue is full, stop reading until pull() asks again.
     if ((controller.desiredSize ?? 0) <= 0) this.client.pause();
   }
@@ -264,12 +280,13 @@ export class WebSocketStream {
     this.#ended = true;
     this.#wakeWriters();
     if (this.#handshakeAborted) return;
-    const failed = end.failure !== undefined || !this.#established;
+    const failure = end.failure ?? this.#failure;
+    const failed = failure !== undefined || !this.#established;
     // RFC 6455 7.1.5: with no close frame received, the code is 1006; 7.1.4: clean means both close frames went.
     const code = failed ? 1006 : end.code;
     const reason = failed ? '' : end.reason;
     if (!this.#established) {
-      this.#opened.reject(WebSocketStreamError.unchecked('the WebSocket connection was not established', code, reason, end.failure));
+      this.#opened.reject(WebSocketStreamError.unchecked('the WebSocket connection was not established', code, reason, failure));
     }
     if (!failed && code !== 1006) {
       if (!this.#readableDone) this.#readable?.close(); // what is queued is still read first
@@ -277,11 +294,23 @@ export class WebSocketStream {
       this.#closed.resolve({ closeCode: code, reason });
       return;
     }
-    const error = WebSocketStreamError.unchecked(end.failure?.message ?? 'the WebSocket connection closed uncleanly', code, reason, end.failure);
+    const error = WebSocketStreamError.unchecked(failure?.message ?? 'the WebSocket connection closed uncleanly', code, reason, failure);
     if (!this.#readableDone) this.#readable?.error(error);
     this.#writable?.error(error);
     this.#closed.reject(error);
   }
+}
+
+/**
+ * The message as a Uint8Array whose `buffer` is the message alone, as the
+ * standard makes it (a new ArrayBuffer of the bytes): code that reads
+ * `chunk.buffer` (a DataView over it, a transfer to a worker) must not see
+ * the rest of the socket read, which holds other frames. A Buffer that
+ * already owns its whole ArrayBuffer is wrapped without a copy.
+ */
+function ownBytes(data: Buffer): Uint8Array {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return new Uint8Array(data.buffer, 0, data.byteLength);
+  return new Uint8Array(data);
 }
 
 /** Web IDL `[EnforceRange] unsigned short`: a finite number in 0..65535, truncated; else a TypeError. */

@@ -3,7 +3,8 @@ import { WebSocketClient } from '../client/websocket-client.js';
 import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
-import { CloseEvent, checkCloseArguments, domException, errorEventFor, parseStandardUrl, toProtocolList } from './dom.js';
+import { ErrorCode, WebSocketError } from '../protocol/errors.js';
+import { CloseEvent, type ErrorEvent, checkCloseArguments, domException, errorEventFor, missingSubprotocol, parseStandardUrl, requireArgument, toProtocolList } from './dom.js';
 
 /** What `binaryType` may be: the standard's two, and Node's `Buffer` as a wspipe extension. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
@@ -19,6 +20,23 @@ export interface WebSocketInit extends Omit<WebSocketClientOptions, 'protocols'>
 }
 
 type Handler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
+
+/**
+ * The events of `WebSocket` by type (the DOM's `WebSocketEventMap`), so that
+ * `addEventListener('message', (event) => event.data)` type-checks as it does
+ * against the DOM library; `error` is wspipe's `ErrorEvent`.
+ */
+export interface WebSocketEventMap {
+  open: Event;
+  message: MessageEvent;
+  error: ErrorEvent;
+  close: CloseEvent;
+}
+
+/** A listener of one event type: a function (called with the socket as `this`) or a `handleEvent` object. */
+type TypedListener<E extends Event> = ((this: WebSocket, event: E) => unknown) | { handleEvent(event: E): unknown };
+/** The DOM's `AddEventListenerOptions` (Node's types keep theirs private), or `capture` as a boolean. */
+type ListenerOptions = boolean | { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal };
 
 /** Data `send()` accepts (other values are sent as their string, as Web IDL converts them). */
 export type WebSocketSendData = string | ArrayBuffer | ArrayBufferView | Blob;
@@ -59,12 +77,18 @@ export class WebSocket extends EventTarget {
   readonly client: WebSocketClient;
   readonly #url: URL;
   readonly #origin: string;
+  /** The subprotocols offered: a server that selects none of them fails the connection. */
+  readonly #protocols: readonly string[];
+  /** Why this adapter failed the connection itself (the standard's checks of the 101). */
+  #failure: WebSocketError | undefined;
   #readyState: number = CONNECTING;
   #binaryType: BinaryType = 'blob';
   #protocol = '';
   #extensions = '';
   /** The user asked to close while connecting: the attempt is failed (the standard's words). */
   #failedByClose = false;
+  /** Application bytes handed to the client that it may not have written yet (its count includes frame headers). */
+  #bytesInClient = 0;
   /** send() after the connection closed still counts (the standard: bufferedAmount only grows then). */
   #bytesAfterClose = 0;
   /** Messages held behind a Blob being read, to keep send() order. */
@@ -77,6 +101,7 @@ export class WebSocket extends EventTarget {
 
   constructor(url: string | URL, protocols?: string | string[] | WebSocketInit, init?: WebSocketInit) {
     super();
+    requireArgument(arguments.length, 'new WebSocket()');
     let options: WebSocketInit;
     let list: string[];
     if (protocols !== null && typeof protocols === 'object' && !(Symbol.iterator in protocols)) {
@@ -89,7 +114,21 @@ export class WebSocket extends EventTarget {
     // Steps 1-7 of the constructor: every failure is a SyntaxError.
     this.#url = parseStandardUrl(url, list);
     this.#origin = this.#url.origin;
+    this.#protocols = list;
     this.client = new WebSocketClient(this.#url, { ...options, protocols: list, fragments: 'concat', messageType: 'text' });
+    // The client's own listener (added first) terminates the connection; this one says why, so that the
+    // end is a failure like any other: error, then close with 1006 (as close() while CONNECTING does).
+    options.signal?.addEventListener(
+      'abort',
+      () => {
+        if (this.#readyState === CLOSED) return;
+        this.#failure ??= new WebSocketError(ErrorCode.Aborted, 'the signal was aborted', { cause: options.signal?.reason });
+        // Between two attempts of a reconnecting client no connection is left to report an end: end it
+        // here. When one is, whichever end comes first is the one close event; the other finds CLOSED.
+        queueMicrotask(() => this.#ended({ code: 1006, reason: '', failure: undefined, reconnecting: false }));
+      },
+      { once: true },
+    );
     tapConnections(this.client, {
       open: (response) => this.#opened(response),
       message: (data, isBinary) => this.#message(data, isBinary),
@@ -112,7 +151,12 @@ export class WebSocket extends EventTarget {
 
   /** Bytes given to `send()` and not yet handed to the network; after closing, it only grows. */
   get bufferedAmount(): number {
-    return this.client.bufferedAmount + this.#outboxBytes + this.#bytesAfterClose;
+    // The standard counts "bytes of application data (UTF-8 text and binary data)", not framing: the
+    // client's figure adds 2-14 header bytes per frame and any control frame. While it holds bytes, ours
+    // is what we gave it, capped by what it holds; once it holds none, everything was written.
+    const inClient = this.client.bufferedAmount;
+    if (inClient === 0) this.#bytesInClient = 0;
+    return Math.min(this.#bytesInClient, inClient) + this.#outboxBytes + this.#bytesAfterClose;
   }
 
   /** The Sec-WebSocket-Extensions the server accepted, or `''`. */
@@ -167,6 +211,8 @@ export class WebSocket extends EventTarget {
    * A `Blob` is read asynchronously; messages sent after it wait behind it.
    */
   send(data: WebSocketSendData): void {
+    // Web IDL checks the argument count first; `send(undefined)` is the string "undefined", `send()` a TypeError.
+    requireArgument(arguments.length, 'WebSocket.send()');
     if (this.readyState === CONNECTING) {
       throw domException('InvalidStateError', 'send() was called before the connection opened (readyState is CONNECTING)');
     }
@@ -220,8 +266,14 @@ export class WebSocket extends EventTarget {
       return;
     }
     // The client's return value (backpressure) is bufferedAmount's business here, as in browsers.
-    if (item.text !== undefined) this.client.send(item.text, { binary: false });
-    else this.client.send(item.bytes!, { binary: true });
+    if (this.client.bufferedAmount === 0) this.#bytesInClient = 0;
+    if (item.text !== undefined) {
+      this.client.send(item.text, { binary: false });
+      this.#bytesInClient += Buffer.byteLength(item.text);
+    } else {
+      this.client.send(item.bytes!, { binary: true });
+      this.#bytesInClient += item.bytes!.length;
+    }
   }
 
   /** Sends what waits in order; reads one Blob at a time; then the close, if one waits. */
@@ -263,6 +315,13 @@ export class WebSocket extends EventTarget {
 
   #opened(response: HandshakeResponse): void {
     if (this.#readyState !== CONNECTING) return;
+    const refusal = missingSubprotocol(this.#protocols, response);
+    if (refusal) {
+      // "Fail the WebSocket connection": no open event; error, then close with 1006, follow.
+      this.#failure = refusal;
+      this.client.terminate();
+      return;
+    }
     this.#readyState = OPEN;
     this.#protocol = response.protocol ?? '';
     this.#extensions = response.headers['sec-websocket-extensions'] ?? '';
@@ -283,9 +342,11 @@ export class WebSocket extends EventTarget {
   /** One connection ended (the standard's "the WebSocket connection is closed"). */
   #ended(end: ConnectionEnd): void {
     if (this.#readyState === CLOSED) return;
-    const failed = end.failure !== undefined || this.#failedByClose;
-    const reconnecting = end.reconnecting && !this.#failedByClose;
+    const failure = end.failure ?? this.#failure;
+    const failed = failure !== undefined || this.#failedByClose;
+    const reconnecting = end.reconnecting && !this.#failedByClose && this.#failure === undefined;
     this.#failedByClose = false;
+    this.#failure = undefined;
     this.#pendingClose = undefined;
     this.#outbox = [];
     this.#outboxBytes = 0;
@@ -296,7 +357,7 @@ export class WebSocket extends EventTarget {
     const wasClean = !failed && code !== 1006;
     this.#readyState = reconnecting ? CONNECTING : CLOSED;
     // "If the user agent was required to fail the WebSocket connection ... fire an event named error."
-    if (failed) this.dispatchEvent(errorEventFor(end.failure));
+    if (failed) this.dispatchEvent(errorEventFor(failure));
     this.dispatchEvent(new CloseEvent('close', { wasClean, code, reason }));
   }
 
@@ -332,6 +393,16 @@ export class WebSocket extends EventTarget {
     this.#handlers.set(type, created);
     this.addEventListener(type, created.listener);
   }
+}
+
+// Typed overloads of the EventTarget methods, merged into the class's type (no runtime code):
+// Node's EventTarget types every listener's event as a plain `Event`.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface WebSocket {
+  addEventListener<K extends keyof WebSocketEventMap>(type: K, listener: TypedListener<WebSocketEventMap[K]> | null, options?: ListenerOptions): void;
+  addEventListener(type: string, listener: TypedListener<Event> | null, options?: ListenerOptions): void;
+  removeEventListener<K extends keyof WebSocketEventMap>(type: K, listener: TypedListener<WebSocketEventMap[K]> | null, options?: boolean | { capture?: boolean }): void;
+  removeEventListener(type: string, listener: TypedListener<Event> | null, options?: boolean | { capture?: boolean }): void;
 }
 
 for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN], ['CLOSING', CLOSING], ['CLOSED', CLOSED]] as const) {
