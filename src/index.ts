@@ -36,8 +36,8 @@ export {
   type Role,
 } from './protocol/index.js';
 
-// Standard interfaces over the same client (issue 10): WHATWG WebSocket and WebSocketStream, a Node Duplex.
-export { WebSocket, type BinaryType, type WebSocketInit, type WebSocketSendData } from './interfaces/websocket.js';
+// Standard interfaces over the same client: WHATWG WebSocket and WebSocketStream, a Node Duplex.
+export { WebSocket, type BinaryType, type WebSocketInit, type WebSocketSendData, type WebSocketEventMap } from './interfaces/websocket.js';
 export { CloseEvent, ErrorEvent, type CloseEventInit, type ErrorEventInit } from './interfaces/dom.js';
 export {
   WebSocketStream,
