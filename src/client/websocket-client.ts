@@ -20,6 +20,7 @@ import {
 import { Route } from './redirect.js';
 import { planRetry } from './reconnect.js';
 import { SendQueue, toPayload, type SendData } from './send-queue.js';
+import { guard, rethrowLater } from './user-code.js';
 
 export type { ReadyState } from './lifecycle.js';
 
@@ -312,28 +313,36 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   /** What the attempts report back: kept off the public surface. */
   private readonly host: AttemptHost = {
     attemptConnected: () => {
-      this.onConnect?.(this);
-      this.emit('connect');
+      guard(() => this.onConnect?.(this));
+      guard(() => this.emit('connect'));
     },
     attemptOpened: (attempt, response) => {
       this.lastResponse = response;
       // Messages sent before the handshake completed go first, in order.
       for (const message of this.queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
-      this.onWebSocketConnect?.(this, response);
-      this.emit('open', response);
+      guard(() => this.onWebSocketConnect?.(this, response));
+      guard(() => this.emit('open', response));
       this.promises.attemptOpened(response);
     },
     attemptMessage: (data, isBinary) => {
-      this.onMessage?.(this, data, isBinary);
-      this.emit('message', data, isBinary);
+      // The hot path: the same guard as everywhere else, without a closure per message.
+      try {
+        this.onMessage?.(this, data, isBinary);
+      } catch (error) {
+        rethrowLater(error);
+      }
+      try {
+        this.emit('message', data, isBinary);
+      } catch (error) {
+        rethrowLater(error);
+      }
     },
-    attemptMessageStream: (stream) => void this.emit('messageStream', stream),
-    attemptControl: (event, payload) => void this.emit(event, payload),
+    attemptMessageStream: (stream) => guard(() => this.emit('messageStream', stream)),
+    attemptControl: (event, payload) => guard(() => this.emit(event, payload)),
     attemptError: (error) => this.report(error),
     attemptBuffer: (event) => {
-      if (event === 'bufferFull') this.onBufferFull?.(this);
-      else this.onBufferDrain?.(this);
-      this.emit(event);
+      guard(() => (event === 'bufferFull' ? this.onBufferFull?.(this) : this.onBufferDrain?.(this)));
+      guard(() => this.emit(event));
     },
     attemptEnded: (attempt, end) => this.attemptEnded(attempt, end),
   };
@@ -344,17 +353,17 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (end.redirectTo && !this.userClosed) {
       // Not an ending: the same connection attempt goes on at the new location.
       const from = this.route.follow(end.redirectTo);
-      this.emit('redirect', { from: redactUrl(from.url), to: redactUrl(end.redirectTo.url) });
+      guard(() => this.emit('redirect', { from: redactUrl(from.url), to: redactUrl(end.redirectTo!.url) }));
       if (this.attempt === undefined) this.startAttempt(true);
       return;
     }
     // Decide on automatic reconnection first, so a send() from onClose is queued
     // for it; a reconnect(), close() or terminate() in onClose overrides it.
     const planned = this.planReconnect(end);
-    this.onClose?.(this, end.code, end.reason);
-    this.emit('close', end.code, end.reason);
+    guard(() => this.onClose?.(this, end.code, end.reason));
+    guard(() => this.emit('close', end.code, end.reason));
     if (planned && this.reconnectTimer === planned.timer) {
-      this.emit('reconnecting', { attempt: planned.attempt, delayMs: planned.delayMs });
+      guard(() => this.emit('reconnecting', { attempt: planned.attempt, delayMs: planned.delayMs }));
     }
     this.promises.attemptEnded({ code: end.code, reason: end.reason, error: end.error }, this.underWay());
   }
@@ -398,7 +407,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
 
   /** Reports an error to `onError` and to `'error'` listeners, never as an unhandled `'error'`. */
   private report(error: WebSocketError): void {
-    this.onError?.(this, error.code, error.message, error);
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    guard(() => this.onError?.(this, error.code, error.message, error));
+    if (this.listenerCount('error') > 0) guard(() => this.emit('error', error));
   }
 }
