@@ -20,10 +20,11 @@ async function load() {
   return { version: 'working tree' };
 }
 
-// permessage-deflate is offered by default (the server decides); only the
-// /echo-deflate route accepts it.
-function open(url, onMessage) {
-  const ws = new WebSocketClient(url, { reconnect: false });
+// Compression is offered only when the workload asks for it (the
+// /echo-deflate route is the only one that accepts it), as for ws: an offer
+// the server declines would still cost the connection its inflate stage.
+function open(url, onMessage, { deflate = false } = {}) {
+  const ws = new WebSocketClient(url, { reconnect: false, ...(deflate ? {} : { perMessageDeflate: false }) });
   ws.onMessage = (conn, data) => onMessage(data);
   return new Promise((resolve, reject) => {
     ws.onError = (conn, code, message, error) => reject(error ?? new Error(`${code}: ${message}`));
