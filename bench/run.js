@@ -283,12 +283,15 @@ function markdown(report) {
     lines.push('');
     lines.push(`Masking, MB/s ↑ (one payload per call, key offset 0):`);
     lines.push('');
-    lines.push(`| payload | ${MASK_PEERS.map((p) => p.title).join(' | ')} | maskInPlace/byte loop | maskInto/Buffer.copy |`);
-    lines.push(`|---|${MASK_PEERS.map(() => '---:').join('|')}|---:|---:|`);
+    lines.push(`| payload | ${MASK_PEERS.map((p) => p.title).join(' | ')} | wasm/JS word loop | maskInto/bufferutil | maskInto/Buffer.copy |`);
+    lines.push(`|---|${MASK_PEERS.map(() => '---:').join('|')}|---:|---:|---:|`);
     for (const w of mask) {
       const cells = MASK_PEERS.map((p) => cell(w.peers[p.name], w.unit, report.rounds));
       const p = w.peers;
-      lines.push(`| ${w.title.replace('mask ', '')} | ${cells.join(' | ')} | ${ratio(p['mask-in-place'], p['byte-loop'])} | ${ratio(p['mask-into'], p['buffer-copy'])} |`);
+      lines.push(
+        `| ${w.title.replace('mask ', '')} | ${cells.join(' | ')} | ${ratioCell(p['wasm-simd'], p['js-word-loop'])} | ` +
+          `${ratioCell(p['mask-into'], p.bufferutil)} | ${ratioCell(p['mask-into'], p['buffer-copy'])} |`,
+      );
     }
   }
   const notes = new Map();

@@ -35,9 +35,12 @@ export const RELAY_PEERS = [
 export const MASK_PEERS = [
   { name: 'byte-loop', title: 'byte loop (naive)' },
   { name: 'buffer-copy', title: 'Buffer.copy (memcpy)' },
+  { name: 'js-word-loop', title: 'wspipe JS word loop (in place)' },
+  { name: 'wasm-simd', title: 'wspipe wasm SIMD (in place)' },
   { name: 'mask-in-place', title: 'wspipe maskInPlace' },
   { name: 'mask-into', title: 'wspipe maskInto' },
-  { name: 'ws-mask', title: 'ws mask' },
+  { name: 'ws-mask', title: 'ws mask (JS)' },
+  { name: 'bufferutil', title: 'bufferutil mask (native)' },
 ];
 
 const TEXT16 = 'abcdefghijklmnop';
@@ -82,6 +85,7 @@ export const WORKLOADS = [
   { id: 'relay-bin16k', title: 'relay 16 KiB binary to the sink', unit: 'msg/s', better: 'higher', kind: 'relay', payload: { binaryBytes: 16 * 1024 }, batchBytes: 64 * 1024 },
   { id: 'relay-text16', title: 'relay 16-byte text to the sink', unit: 'msg/s', better: 'higher', kind: 'relay', payload: { text: TEXT16 }, batchBytes: 64 * 1024 },
   { id: 'mask-64', title: 'mask 64 B', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 64 },
+  { id: 'mask-1k', title: 'mask 1 KiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 1024 },
   { id: 'mask-16k', title: 'mask 16 KiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 16 * 1024 },
   { id: 'mask-1m', title: 'mask 1 MiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 1 << 20 },
 ];
