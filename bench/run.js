@@ -206,14 +206,14 @@ const arrow = (w) => (w.better === 'lower' ? '↓' : '↑');
  * measurements (an `extra` key), summarized like the main one.
  */
 function extraRows(w) {
-  return (w.alsoShow ?? []).map(({ key, title }) => {
+  return (w.alsoShow ?? []).map(({ key, title, unit, better }) => {
     const peers = {};
     for (const [name, e] of Object.entries(w.peers)) {
       const samples = (e.extra ?? []).map((x) => x[key]).filter((v) => typeof v === 'number');
       const byRound = (e.extraByRound ?? []).map((x) => x?.[key]);
       peers[name] = e.skipped ? { skipped: e.skipped } : { samples, byRound, errors: e.errors, ...(samples.length ? summarize(samples) : {}) };
     }
-    return { title, unit: w.unit, better: w.better, peers };
+    return { title, unit: unit ?? w.unit, better: better ?? w.better, peers };
   });
 }
 

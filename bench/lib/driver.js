@@ -41,6 +41,16 @@ function makePayload(spec) {
   return { data, isBinary: true, bytes: data.length };
 }
 
+/**
+ * The client process's CPU time (user + system, all threads) per message
+ * since `cpu0`: steadier than a rate when other jobs share the machine, since
+ * time spent waiting for a CPU is not counted.
+ */
+function cpuPerMessageUs(cpu0, messages) {
+  const { user, system } = process.cpuUsage(cpu0);
+  return messages > 0 ? (user + system) / messages : null;
+}
+
 function checkSize(workload, data) {
   if (data === undefined) throw new Error(`${workload.id}: no message received`);
   const got = sizeOf(data);
@@ -58,14 +68,16 @@ async function measureReceive(peer, workload, base, job) {
   await sleep(job.warmupMs);
   const c0 = count;
   const t0 = now();
+  const cpu0 = process.cpuUsage();
   await sleep(job.durationMs);
   // A slow peer may take longer than the window for one big message.
   for (let waited = 0; count === c0 && waited < job.durationMs * 50; waited += 10) await sleep(10);
   const c1 = count;
   const t1 = now();
+  const cpuUs = cpuPerMessageUs(cpu0, c1 - c0);
   conn.terminate();
   checkSize(workload, last);
-  return { value: ((c1 - c0) * 1000) / (t1 - t0), extra: { messages: c1 - c0, ms: t1 - t0 } };
+  return { value: ((c1 - c0) * 1000) / (t1 - t0), extra: { messages: c1 - c0, ms: t1 - t0, cpuUs } };
 }
 
 async function measureSend(peer, workload, base, job) {
@@ -96,12 +108,14 @@ async function measureSend(peer, workload, base, job) {
   let sent = await sendFor(job.warmupMs);
   const c0 = await askCount();
   const t0 = now();
+  const cpu0 = process.cpuUsage();
   sent += await sendFor(job.durationMs);
   const c1 = await askCount();
   const t1 = now();
+  const cpuUs = cpuPerMessageUs(cpu0, c1 - c0);
   if (c1 !== sent) throw new Error(`${workload.id}: sent ${sent} messages, the sink counted ${c1}`);
   await conn.close();
-  return { value: ((c1 - c0) * 1000) / (t1 - t0), extra: { messages: c1 - c0, ms: t1 - t0 } };
+  return { value: ((c1 - c0) * 1000) / (t1 - t0), extra: { messages: c1 - c0, ms: t1 - t0, cpuUs } };
 }
 
 function percentile(sorted, p) {

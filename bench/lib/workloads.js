@@ -45,15 +45,18 @@ export const MASK_PEERS = [
 
 const TEXT16 = 'abcdefghijklmnop';
 
+/** A second row for throughput workloads: the client's CPU time per message (↓), steadier under load. */
+const CPU_ROW = [{ key: 'cpuUs', title: '… client CPU per message', unit: 'µs', better: 'lower' }];
+
 export const WORKLOADS = [
-  { id: 'recv-text16', title: 'receive 16-byte text', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/text16', expectBytes: 16 },
-  { id: 'recv-text1k', title: 'receive 1 KiB text', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/text1k', expectBytes: 1024 },
-  { id: 'recv-bin64k', title: 'receive 64 KiB binary', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/bin64k', expectBytes: 64 * 1024 },
-  { id: 'recv-bin1m', title: 'receive 1 MiB binary', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/bin1m', expectBytes: 1 << 20 },
-  { id: 'recv-frag16m', title: 'receive 16 MiB in 1,024 fragments', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/frag16m', expectBytes: 16 << 20 },
-  { id: 'send-text16', title: 'send 16-byte text', unit: 'msg/s', better: 'higher', kind: 'send', payload: { text: TEXT16 }, batchBytes: 64 * 1024 },
-  { id: 'send-bin64k', title: 'send 64 KiB binary (masked)', unit: 'msg/s', better: 'higher', kind: 'send', payload: { binaryBytes: 64 * 1024 }, batchBytes: 1 << 20 },
-  { id: 'send-bin1m', title: 'send 1 MiB binary (masked)', unit: 'msg/s', better: 'higher', kind: 'send', payload: { binaryBytes: 1 << 20 }, batchBytes: 1 << 20 },
+  { id: 'recv-text16', title: 'receive 16-byte text', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/text16', expectBytes: 16, alsoShow: CPU_ROW },
+  { id: 'recv-text1k', title: 'receive 1 KiB text', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/text1k', expectBytes: 1024, alsoShow: CPU_ROW },
+  { id: 'recv-bin64k', title: 'receive 64 KiB binary', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/bin64k', expectBytes: 64 * 1024, alsoShow: CPU_ROW },
+  { id: 'recv-bin1m', title: 'receive 1 MiB binary', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/bin1m', expectBytes: 1 << 20, alsoShow: CPU_ROW },
+  { id: 'recv-frag16m', title: 'receive 16 MiB in 1,024 fragments', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/frag16m', expectBytes: 16 << 20, alsoShow: CPU_ROW },
+  { id: 'send-text16', title: 'send 16-byte text', unit: 'msg/s', better: 'higher', kind: 'send', payload: { text: TEXT16 }, batchBytes: 64 * 1024, alsoShow: CPU_ROW },
+  { id: 'send-bin64k', title: 'send 64 KiB binary (masked)', unit: 'msg/s', better: 'higher', kind: 'send', payload: { binaryBytes: 64 * 1024 }, batchBytes: 1 << 20, alsoShow: CPU_ROW },
+  { id: 'send-bin1m', title: 'send 1 MiB binary (masked)', unit: 'msg/s', better: 'higher', kind: 'send', payload: { binaryBytes: 1 << 20 }, batchBytes: 1 << 20, alsoShow: CPU_ROW },
   { id: 'echo-64', title: 'echo round trip 64 B, p50', unit: 'µs', better: 'lower', kind: 'echo', payload: { binaryBytes: 64 } },
   // run.js pins the client and the load server to one CPU (taskset) for this row.
   { id: 'echo-64-1cpu', title: 'echo round trip 64 B, p50, client and server on one CPU', unit: 'µs', better: 'lower', kind: 'echo', payload: { binaryBytes: 64 }, oneCpu: true },
