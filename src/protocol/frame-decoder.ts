@@ -109,7 +109,8 @@ export class FrameDecoder {
   private masked = false;
   private remaining = 0;
   private payloadLength = 0;
-  private readonly maskKey = Buffer.alloc(4);
+  /** Allocated by the first masked frame (server role): an idle connection keeps no more than it needs. */
+  private maskKey: Buffer = EMPTY;
   private keyOffset = 0;
   private control: Buffer | undefined;
   private controlFilled = 0;
@@ -122,7 +123,8 @@ export class FrameDecoder {
   private readonly utf8 = new Utf8Validator();
 
   // Header bytes that span chunks.
-  private readonly scratch = Buffer.alloc(8);
+  /** Allocated when a header first spans chunks. */
+  private scratch: Buffer = EMPTY;
   private scratchFilled = 0;
 
   constructor(options: FrameDecoderOptions) {
@@ -250,6 +252,8 @@ export class FrameDecoder {
           break;
         }
         case State.MaskKey: {
+          // From Node's shared pool: no ArrayBuffer of its own per connection.
+          if (this.maskKey === EMPTY) this.maskKey = Buffer.allocUnsafe(4);
           if (this.scratchFilled === 0 && end - pos >= 4) {
             chunk.copy(this.maskKey, 0, pos, pos + 4);
             pos += 4;
@@ -285,6 +289,7 @@ export class FrameDecoder {
 
   /** Copies header bytes into the scratch buffer until it holds `want`. */
   private fill(chunk: Buffer, pos: number, want: number): number {
+    if (this.scratch === EMPTY) this.scratch = Buffer.allocUnsafe(8);
     const take = Math.min(want - this.scratchFilled, chunk.length - pos);
     chunk.copy(this.scratch, this.scratchFilled, pos, pos + take);
     this.scratchFilled += take;
