@@ -152,7 +152,7 @@ function summarize(values) {
 }
 
 function fmt(value, unit) {
-  if (unit === 'µs') return `${value.toFixed(1)} µs`;
+  if (unit === 'µs') return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
   if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
   if (unit === 'MB/s') return `${Math.round(value).toLocaleString('en-US')}`;
   if (value >= 1e6) return `${(value / 1e6).toFixed(value >= 1e7 ? 1 : 2)}M`;

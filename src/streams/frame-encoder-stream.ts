@@ -41,6 +41,19 @@ export class FrameEncoderStream extends Transform {
    */
   enqueue(frame: FrameSpec): boolean {
     this.encoder.add(frame);
+    return this.scheduleFlush();
+  }
+
+  /**
+   * `enqueue()` of a whole, uncompressed message, without a `FrameSpec`
+   * object per call (the client's `send()` on its fast path).
+   */
+  enqueueMessage(opcode: number, payload: Uint8Array | string): boolean {
+    this.encoder.addFrame(opcode, payload, true, false);
+    return this.scheduleFlush();
+  }
+
+  private scheduleFlush(): boolean {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(() => this.flushBatch());

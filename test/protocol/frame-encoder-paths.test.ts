@@ -24,6 +24,42 @@ function serverDecode(buffers: Buffer[]): { opcode: number; data: Buffer }[] {
   return out;
 }
 
+describe('FrameEncoder, short text (the ASCII loop) against the general path', () => {
+  const texts: string[] = [];
+  for (let n = 0; n <= 80; n++) texts.push(Array.from({ length: n }, (_, i) => String.fromCharCode(0x20 + ((i * 7 + n) % 95))).join(''));
+  // Not ASCII: the general path (byteLength, write), including a lone surrogate (written as U+FFFD).
+  texts.push('é', 'aé', 'abc\u007f', 'abc\u0080', '€uro', '😀', 'x'.repeat(63) + 'é', 'lone \ud800 surrogate', '\u0000nul');
+
+  for (const role of ['client', 'server'] as const) {
+    it(`${role}: every length 0..80 and non-ASCII strings encode to the UTF-8 bytes, masked with the key`, () => {
+      const encoder = new FrameEncoder({ role, maskKey: fixedKey });
+      for (const text of texts) encoder.add({ opcode: 1, payload: text });
+      const out = Buffer.concat(encoder.take());
+      const decoder = new FrameDecoder({ role: role === 'client' ? 'server' : 'client', validateUtf8: false });
+      // A copy: a server-role decoder unmasks in place.
+      const payloads = decoder.push(Buffer.from(out)).map((e) => (e.type === 'data' ? Buffer.from(e.payload) : e.type));
+      expect(payloads).toEqual(texts.map((t) => Buffer.from(t, 'utf8')));
+      // The wire bytes: header, the key (client), then the payload XORed with it.
+      let at = 0;
+      for (const text of texts) {
+        const bytes = Buffer.from(text, 'utf8');
+        const header = bytes.length < 126 ? 2 : 4;
+        at += header;
+        if (role === 'client') {
+          expect(out.subarray(at, at + 4).equals(KEY)).toBe(true);
+          at += 4;
+          const masked = Buffer.from(bytes.map((b, i) => b ^ KEY[i & 3]!));
+          expect(out.subarray(at, at + bytes.length).equals(masked)).toBe(true);
+        } else {
+          expect(out.subarray(at, at + bytes.length).equals(bytes)).toBe(true);
+        }
+        at += bytes.length;
+      }
+      expect(at).toBe(out.length);
+    });
+  }
+});
+
 describe('FrameEncoder, large frames', () => {
   it('masks a large borrowed payload into one new [header | key | payload] buffer, leaving the payload untouched', () => {
     for (const length of [16 * 1024, 16 * 1024 + 1, 65535, 65536, 100_003, 1 << 20]) {
