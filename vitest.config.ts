@@ -13,7 +13,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.{ts,mjs}'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Tests open real sockets and child processes; two cores are all we have.

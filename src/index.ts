@@ -1,6 +1,6 @@
 // The public surface: the client, the stages to compose, and the protocol core.
 export { WebSocketClient, type ReadyState, type SendData, type SendOptions } from './client/websocket-client.js';
-export type { WebSocketClientOptions, ReconnectOptions, ConnectTarget } from './client/options.js';
+export type { WebSocketClientOptions, ReconnectOptions, ConnectTarget, HandshakeHeaders } from './client/options.js';
 export { openProxyTunnel, parseProxyUrl, proxyForUrl, ProxyError, type ProxyTunnelOptions } from './client/proxy.js';
 export type { PerMessageDeflateOptions, NegotiatedDeflate } from './protocol/permessage-deflate.js';
 export {

@@ -23,4 +23,4 @@ export function loadWs() {
 }
 
 export const WS_MISSING_NOTE =
-  'ws not found: install it outside the project (npm install --prefix /work/peers ws) and set WSPIPE_PEERS_DIR=/work/peers';
+  'ws not found: install it in a folder outside the project (npm install --prefix "$PEERS_DIR" ws) and set WSPIPE_PEERS_DIR="$PEERS_DIR"';

@@ -1,7 +1,8 @@
 // The client side of an HTTP CONNECT tunnel (RFC 9110 9.3.6), Sans-I/O:
-// build the request, read the proxy's response head. Parsing reuses the
-// handshake's incremental head parser, which already hands back the bytes
-// that followed the head.
+// build the request, read the proxy's response head. The head is read by the
+// one HTTP head parser (src/protocol/http-head.ts, through the handshake's
+// response parser), with the same header rules as the 101 and the server
+// role; it hands back the bytes that followed the head.
 
 import { isIPv6 } from 'node:net';
 import { ErrorCode } from '../protocol/errors.js';

@@ -4,7 +4,17 @@ import type { Duplex } from 'node:stream';
 import { DEFAULT_BACKOFF, type BackoffPolicy, type EndReason } from '../protocol/backoff.js';
 import { ErrorCode, UsageError } from '../protocol/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/frame-decoder.js';
-import { validateHeaders } from '../protocol/handshake.js';
+import { validateHeaders, validateProtocols } from '../protocol/handshake.js';
+import {
+  checkBoolean,
+  checkDuration,
+  checkEnum,
+  checkFunction,
+  checkKnownKeys,
+  checkSize,
+  invalidOption,
+  isPlainObject,
+} from '../protocol/option-checks.js';
 import { parseProxyUrl } from './proxy.js';
 import { isUnixSocketUrl, parseUnixSocketUrl } from './unix-url.js';
 import { normalizeDeflateOptions, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/permessage-deflate.js';
@@ -27,12 +37,23 @@ export interface ReconnectOptions extends Partial<BackoffPolicy> {
   shouldReconnect?: (reason: EndReason) => boolean;
 }
 
+/**
+ * Extra handshake headers: a plain object (`{ name: value | value[] }`), a
+ * WHATWG `Headers`, a `Map`, or a list of `[name, value]` pairs (a name may
+ * repeat).
+ */
+export type HandshakeHeaders =
+  | Record<string, string | readonly string[]>
+  | Headers
+  | ReadonlyMap<string, string | readonly string[]>
+  | ReadonlyArray<readonly [string, string]>;
+
 /** Options of `WebSocketClient`. Durations are in milliseconds, sizes in bytes. */
 export interface WebSocketClientOptions {
   /** Extra HTTP headers for the opening handshake (a Cookie, an Authorization, ...). */
-  headers?: Record<string, string | string[]>;
-  /** Subprotocols to offer, in order of preference. */
-  protocols?: string[];
+  headers?: HandshakeHeaders;
+  /** Subprotocols to offer, in order of preference: one name or a list. */
+  protocols?: string | readonly string[];
   /** The Origin header. Not sent by default. */
   origin?: string;
   /** The connect and the opening handshake must finish within this. Default 10,000; 0 waits forever. */
@@ -134,14 +155,6 @@ export function redactUrl(url: URL): string {
   return copy.href;
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= 0)) {
-    throw new UsageError(ErrorCode.InvalidOption, `${name} must be a number >= 0`);
-  }
-  return value;
-}
-
 /**
  * Parses and checks a `ws:` or `wss:` URL (RFC 6455 3), or a `ws+unix:` /
  * `wss+unix:` one. Credentials in the URL become a Basic Authorization
@@ -180,61 +193,180 @@ export function defaultServername(host: string): string | undefined {
   return isIP(host) === 0 ? host : undefined;
 }
 
+/** Every option name, so that a misspelt one is refused rather than ignored. */
+const OPTION_NAMES: Record<keyof WebSocketClientOptions, true> = {
+  headers: true,
+  protocols: true,
+  origin: true,
+  handshakeTimeoutMs: true,
+  messageType: true,
+  pingIntervalMs: true,
+  pongTimeoutMs: true,
+  closeTimeoutMs: true,
+  maxMessageBytes: true,
+  maxQueuedBytes: true,
+  highWaterMarkBytes: true,
+  fragments: true,
+  tls: true,
+  reconnect: true,
+  createConnection: true,
+  signal: true,
+  proxy: true,
+  proxyFromEnv: true,
+  followRedirects: true,
+  maxRedirects: true,
+  perMessageDeflate: true,
+};
+
+const RECONNECT_NAMES: Record<keyof ReconnectOptions, true> = {
+  initialDelayMs: true,
+  maxDelayMs: true,
+  multiplier: true,
+  jitter: true,
+  maxAttempts: true,
+  resetAfterMs: true,
+  shouldReconnect: true,
+};
+
+/**
+ * Checks every option (a plain JavaScript caller gets no help from the
+ * types) and fills in the defaults. Throws a `UsageError` with
+ * `WSP_ERR_INVALID_OPTION` that names the option and says what it takes, or
+ * `WSP_ERR_INVALID_HEADER` for a header that cannot be sent.
+ */
 export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOptions {
-  validateHeaders(options.headers);
-  const pingIntervalMs = nonNegative('pingIntervalMs', options.pingIntervalMs, 0);
-  const messageType = options.messageType ?? 'text';
-  if (messageType !== 'text' && messageType !== 'binary') {
-    throw new UsageError(ErrorCode.InvalidOption, "messageType must be 'text' or 'binary'");
+  if (!isObject(options)) invalidOption('options', 'an object', options);
+  checkKnownKeys('', options, Object.keys(OPTION_NAMES));
+  const o = options as Record<keyof WebSocketClientOptions, unknown>;
+  const headers = normalizeHeaders(o.headers);
+  validateHeaders(headers);
+  const pingIntervalMs = checkDuration('pingIntervalMs', o.pingIntervalMs, 0);
+  if (o.origin !== undefined && typeof o.origin !== 'string') invalidOption('origin', 'a string', o.origin);
+  if (o.tls !== undefined && !isObject(o.tls)) {
+    // The keys are Node's tls.connect options: Node checks them, and new ones come with new Node versions.
+    invalidOption('tls', 'an object of tls.connect options', o.tls);
   }
-  const fragments = options.fragments ?? 'concat';
-  if (fragments !== 'concat' && fragments !== 'list') {
-    throw new UsageError(ErrorCode.InvalidOption, "fragments must be 'concat' or 'list'");
-  }
-  let reconnect: ResolvedOptions['reconnect'];
-  if (options.reconnect) {
-    const r = options.reconnect === true ? {} : options.reconnect;
-    reconnect = {
-      initialDelayMs: nonNegative('reconnect.initialDelayMs', r.initialDelayMs, DEFAULT_BACKOFF.initialDelayMs),
-      maxDelayMs: nonNegative('reconnect.maxDelayMs', r.maxDelayMs, DEFAULT_BACKOFF.maxDelayMs),
-      multiplier: nonNegative('reconnect.multiplier', r.multiplier, DEFAULT_BACKOFF.multiplier),
-      jitter: r.jitter ?? DEFAULT_BACKOFF.jitter,
-      maxAttempts: nonNegative('reconnect.maxAttempts', r.maxAttempts, DEFAULT_BACKOFF.maxAttempts),
-      resetAfterMs: nonNegative('reconnect.resetAfterMs', r.resetAfterMs, DEFAULT_BACKOFF.resetAfterMs),
-      shouldReconnect: r.shouldReconnect,
-    };
-  }
+  if (o.signal !== undefined && !isAbortSignal(o.signal)) invalidOption('signal', 'an AbortSignal', o.signal);
   return {
-    headers: options.headers,
-    protocols: options.protocols ?? [],
-    origin: options.origin,
-    handshakeTimeoutMs: nonNegative('handshakeTimeoutMs', options.handshakeTimeoutMs, 10_000),
-    messageType,
+    headers,
+    protocols: normalizeProtocols(o.protocols),
+    origin: o.origin as string | undefined,
+    handshakeTimeoutMs: checkDuration('handshakeTimeoutMs', o.handshakeTimeoutMs, 10_000),
+    messageType: checkEnum('messageType', o.messageType, ['text', 'binary'], 'text'),
     pingIntervalMs,
-    pongTimeoutMs: nonNegative('pongTimeoutMs', options.pongTimeoutMs, pingIntervalMs),
-    closeTimeoutMs: nonNegative('closeTimeoutMs', options.closeTimeoutMs, 5_000),
-    maxMessageBytes: nonNegative('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
-    maxQueuedBytes: nonNegative('maxQueuedBytes', options.maxQueuedBytes, 16 * 1024 * 1024),
-    highWaterMarkBytes: nonNegative('highWaterMarkBytes', options.highWaterMarkBytes, 1024 * 1024),
-    fragments,
-    tls: options.tls,
-    reconnect,
-    createConnection: options.createConnection,
-    signal: options.signal,
-    // On unless turned off, as in browsers, ws and python-websockets: the server decides.
-    perMessageDeflate:
-      options.perMessageDeflate === false
-        ? undefined
-        : normalizeDeflateOptions(options.perMessageDeflate === true || options.perMessageDeflate === undefined ? {} : options.perMessageDeflate),
-    proxy: checkProxy(options.proxy),
-    proxyFromEnv: options.proxyFromEnv ?? false,
-    followRedirects: options.followRedirects ?? false,
-    maxRedirects: nonNegative('maxRedirects', options.maxRedirects, 5),
+    pongTimeoutMs: checkDuration('pongTimeoutMs', o.pongTimeoutMs, pingIntervalMs),
+    closeTimeoutMs: checkDuration('closeTimeoutMs', o.closeTimeoutMs, 5_000),
+    maxMessageBytes: checkSize('maxMessageBytes', o.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
+    maxQueuedBytes: checkSize('maxQueuedBytes', o.maxQueuedBytes, 16 * 1024 * 1024),
+    highWaterMarkBytes: checkSize('highWaterMarkBytes', o.highWaterMarkBytes, 1024 * 1024),
+    fragments: checkEnum('fragments', o.fragments, ['concat', 'list'], 'concat'),
+    tls: o.tls as TlsConnectionOptions | undefined,
+    reconnect: resolveReconnect(o.reconnect),
+    createConnection: checkFunction('createConnection', o.createConnection),
+    signal: o.signal as AbortSignal | undefined,
+    perMessageDeflate: resolveDeflate(o.perMessageDeflate),
+    proxy: checkProxy(o.proxy),
+    proxyFromEnv: checkBoolean('proxyFromEnv', o.proxyFromEnv, false),
+    followRedirects: checkBoolean('followRedirects', o.followRedirects, false),
+    maxRedirects: checkSize('maxRedirects', o.maxRedirects, 5),
   };
 }
 
-function checkProxy(proxy: string | URL | undefined): string | URL | undefined {
+function resolveReconnect(value: unknown): ResolvedOptions['reconnect'] {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && !isObject(value)) invalidOption('reconnect', 'true, false or an object of reconnect options', value);
+  const r = (value === true ? {} : value) as Record<string, unknown>;
+  checkKnownKeys('reconnect', r, Object.keys(RECONNECT_NAMES));
+  const multiplier = r.multiplier ?? DEFAULT_BACKOFF.multiplier;
+  if (typeof multiplier !== 'number' || !Number.isFinite(multiplier) || multiplier < 1) {
+    invalidOption('reconnect.multiplier', 'a finite number >= 1', multiplier);
+  }
+  const maxAttempts = r.maxAttempts ?? DEFAULT_BACKOFF.maxAttempts;
+  if (maxAttempts !== Infinity && (typeof maxAttempts !== 'number' || !Number.isSafeInteger(maxAttempts) || maxAttempts < 0)) {
+    invalidOption('reconnect.maxAttempts', 'a non-negative integer, or Infinity (never give up)', maxAttempts);
+  }
+  return {
+    initialDelayMs: checkDuration('reconnect.initialDelayMs', r.initialDelayMs, DEFAULT_BACKOFF.initialDelayMs),
+    maxDelayMs: checkDuration('reconnect.maxDelayMs', r.maxDelayMs, DEFAULT_BACKOFF.maxDelayMs),
+    multiplier,
+    jitter: checkEnum('reconnect.jitter', r.jitter, ['full', 'none'], DEFAULT_BACKOFF.jitter),
+    maxAttempts: maxAttempts as number,
+    resetAfterMs: checkDuration('reconnect.resetAfterMs', r.resetAfterMs, DEFAULT_BACKOFF.resetAfterMs),
+    shouldReconnect: checkFunction('reconnect.shouldReconnect', r.shouldReconnect),
+  };
+}
+
+function resolveDeflate(value: unknown): ResolvedDeflateOptions | undefined {
+  // On unless turned off, as in browsers, ws and python-websockets: the server decides.
+  if (value === false) return undefined;
+  if (value === undefined || value === true) return normalizeDeflateOptions({});
+  if (!isObject(value)) invalidOption('perMessageDeflate', 'true, false or an object of permessage-deflate options', value);
+  return normalizeDeflateOptions(value as PerMessageDeflateOptions);
+}
+
+/**
+ * The headers as the record the handshake is built from. Names keep the case
+ * given (a `Headers` gives them in lower case); a name given twice in a list
+ * of pairs is sent twice, in order.
+ */
+function normalizeHeaders(value: unknown): Record<string, string | string[]> | undefined {
+  if (value === undefined) return undefined;
+  const record: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  const add = (name: unknown, v: unknown, nameLabel: string): void => {
+    if (typeof name !== 'string') invalidOption(nameLabel, 'a string (a header name)', name);
+    const values = Array.isArray(v) ? v : [v];
+    for (const one of values) {
+      // Only the type of a bad value is named; a string value is checked (without being quoted) by validateHeaders.
+      if (typeof one !== 'string') invalidOption(`headers[${JSON.stringify(name)}]`, 'a string or an array of strings', one);
+    }
+    const previous = record[name];
+    if (previous === undefined) record[name] = Array.isArray(v) ? [...(v as string[])] : (v as string);
+    else record[name] = [...(Array.isArray(previous) ? previous : [previous]), ...(values as string[])];
+  };
+  if (isHeaders(value)) {
+    for (const [name, v] of value.entries()) add(name, v, 'a headers name');
+  } else if (value instanceof Map) {
+    for (const [name, v] of value) add(name, v, 'a key of the headers Map');
+  } else if (Array.isArray(value)) {
+    value.forEach((pair: unknown, i) => {
+      if (!Array.isArray(pair) || pair.length !== 2) invalidOption(`headers[${i}]`, 'a [name, value] pair', pair);
+      add(pair[0], pair[1], `headers[${i}][0]`);
+    });
+  } else if (isPlainObject(value)) {
+    for (const [name, v] of Object.entries(value)) add(name, v, 'a headers name');
+  } else {
+    invalidOption('headers', 'a plain object, a Headers, a Map or an array of [name, value] pairs', value);
+  }
+  return { ...record };
+}
+
+function normalizeProtocols(value: unknown): string[] {
+  if (value === undefined) return [];
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list)) invalidOption('protocols', 'a string or an array of strings', value);
+  validateProtocols(list);
+  return [...(list as string[])];
+}
+
+/** An object that can hold options: not null, not an array. */
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A WHATWG `Headers`, also one from another copy of undici or another realm. */
+function isHeaders(value: unknown): value is Headers {
+  return value instanceof Headers || Object.prototype.toString.call(value) === '[object Headers]';
+}
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  return value instanceof AbortSignal || Object.prototype.toString.call(value) === '[object AbortSignal]';
+}
+
+function checkProxy(proxy: unknown): string | URL | undefined {
   if (proxy === undefined || proxy === '') return undefined;
+  if (typeof proxy !== 'string' && !(proxy instanceof URL)) {
+    invalidOption('proxy', "a proxy URL (a string or a URL: 'http://host:port', 'socks5://...', 'socks5h://...')", proxy);
+  }
   parseProxyUrl(proxy); // throws a UsageError that does not repeat the URL
   return proxy;
 }

@@ -1,9 +1,10 @@
-import { CloseCode, isValidCloseCode } from './close-codes.js';
+import { isValidCloseCode } from './close-codes.js';
 import { ErrorCode, ProtocolError, UsageError } from './errors.js';
-import { isValidUtf8 } from './utf8-validator.js';
+import { MAX_CONTROL_PAYLOAD_BYTES } from './opcode.js';
+import { decodeUtf8 } from './utf8-validator.js';
 
-/** RFC 6455 5.5: control frame payloads are at most 125 bytes, so a reason is at most 123. */
-export const MAX_CLOSE_REASON_BYTES = 123;
+/** RFC 6455 5.5: control frame payloads are at most 125 bytes; 2 of them are the close code. */
+export const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD_BYTES - 2;
 
 export interface ClosePayload {
   /** The status code; `undefined` for an empty close frame (reported as 1005). */
@@ -26,11 +27,7 @@ export function parseClosePayload(payload: Uint8Array): ClosePayload {
   if (!isValidCloseCode(code)) {
     throw new ProtocolError(ErrorCode.InvalidCloseCode, `invalid close code ${code}`);
   }
-  const reasonBytes = payload.subarray(2);
-  if (!isValidUtf8(reasonBytes)) {
-    throw new ProtocolError(ErrorCode.InvalidUtf8, 'close reason is not valid UTF-8', CloseCode.InvalidPayloadData);
-  }
-  return { code, reason: Buffer.from(reasonBytes.buffer, reasonBytes.byteOffset, reasonBytes.length).toString('utf8') };
+  return { code, reason: decodeUtf8(payload, 2, payload.length, 'close reason') };
 }
 
 /**
@@ -38,6 +35,13 @@ export function parseClosePayload(payload: Uint8Array): ClosePayload {
  * reasons over 123 bytes, as a usage error: the caller asked for it.
  */
 export function encodeClosePayload(code?: number, reason = ''): Buffer {
+  // From plain JavaScript `close('1000')` would otherwise read as "code 1000 may not be sent".
+  if (code !== undefined && typeof code !== 'number') {
+    throw new UsageError(ErrorCode.InvalidCloseArgument, `a close code must be a number, such as 1000; got ${typeof code}`);
+  }
+  if (typeof reason !== 'string') {
+    throw new UsageError(ErrorCode.InvalidCloseArgument, `a close reason must be a string; got ${typeof reason}`);
+  }
   if (code === undefined) {
     if (reason !== '') throw new UsageError(ErrorCode.InvalidCloseArgument, 'a close reason needs a close code');
     return Buffer.alloc(0);

@@ -1,10 +1,9 @@
 import { parseClosePayload } from './close.js';
-import { CloseCode } from './close-codes.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { Role } from './frame-encoder.js';
 import { maskInPlace } from './mask.js';
-import { isControlOpcode, isKnownOpcode, Opcode } from './opcode.js';
-import { Utf8Validator } from './utf8-validator.js';
+import { isControlOpcode, isKnownOpcode, MAX_CONTROL_PAYLOAD_BYTES, Opcode } from './opcode.js';
+import { invalidUtf8Error, Utf8Validator } from './utf8-validator.js';
 
 /** Default `maxMessageBytes`: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -14,7 +13,11 @@ export interface FrameDecoderOptions {
   role: Role;
   /** A data message larger than this fails with 1009 as soon as a header announces it. Default 64 MiB. */
   maxMessageBytes?: number;
-  /** Whether RSV1 may mark the first frame of a message as compressed (RFC 7692 negotiated). */
+  /**
+   * Whether RSV1 may mark the first frame of a message as compressed (RFC 7692
+   * negotiated). Default false; a client that offers the extension learns the
+   * answer with the 101: call `setCompression()` then.
+   */
   perMessageCompression?: boolean;
   /** Validate UTF-8 of uncompressed text as it arrives. Default true. */
   validateUtf8?: boolean;
@@ -92,13 +95,13 @@ const EMPTY = Buffer.alloc(0);
  * The receive side of RFC 6455 section 5, without I/O: bytes in, events out.
  *
  * Data frames are streamed as their bytes arrive; control frames are held
- * until whole (they are at most 125 bytes). Limits are checked from the
+ * until whole (they are at most `MAX_CONTROL_PAYLOAD_BYTES`). Limits are checked from the
  * header, before any payload is buffered.
  */
 export class FrameDecoder {
   readonly role: Role;
   readonly maxMessageBytes: number;
-  private readonly compressionAllowed: boolean;
+  private compressionAllowed: boolean;
   private readonly validateUtf8: boolean;
   private readonly sinkValidatesWholeText: boolean;
   private state = State.Header;
@@ -133,6 +136,16 @@ export class FrameDecoder {
     this.compressionAllowed = options.perMessageCompression ?? false;
     this.validateUtf8 = options.validateUtf8 ?? true;
     this.sinkValidatesWholeText = options.sinkValidatesWholeText ?? false;
+  }
+
+  /**
+   * Says whether permessage-deflate was negotiated, once the opening handshake
+   * has settled it: RSV1 is then allowed on the first frame of a data message
+   * (RFC 7692 6), or refused everywhere with 1002 (RFC 6455 5.2). This is the
+   * only place RSV1 is checked; call it before any frame is decoded.
+   */
+  setCompression(negotiated: boolean): void {
+    this.compressionAllowed = negotiated;
   }
 
   /** Whether a close frame or an error has ended decoding. */
@@ -239,7 +252,7 @@ export class FrameDecoder {
           }
           // Beyond 2^53 - 1 no JavaScript number holds the length; no limit allows it either.
           if (high > 0x1fffff) {
-            this.fail(new ProtocolError(ErrorCode.MessageTooBig, 'payload length above 2^53 - 1', CloseCode.MessageTooBig), sink);
+            this.fail(new ProtocolError(ErrorCode.MessageTooBig, 'payload length above 2^53 - 1'), sink);
             return end;
           }
           this.payloadLength = high * 0x100000000 + low;
@@ -317,7 +330,9 @@ export class FrameDecoder {
     if (control) {
       // RFC 6455 5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented."
       if (!fin) return new ProtocolError(ErrorCode.FragmentedControlFrame, 'fragmented control frame');
-      if (length7 > 125) return new ProtocolError(ErrorCode.ControlFrameTooLong, 'control frame payload over 125 bytes');
+      if (length7 > MAX_CONTROL_PAYLOAD_BYTES) {
+        return new ProtocolError(ErrorCode.ControlFrameTooLong, `control frame payload over ${MAX_CONTROL_PAYLOAD_BYTES} bytes`);
+      }
     } else if (opcode === Opcode.Continuation) {
       // RFC 6455 5.4: continuation frames only follow a non-final data frame.
       if (this.messageOpcode === 0) return new ProtocolError(ErrorCode.UnexpectedContinuation, 'continuation frame with no message in progress');
@@ -356,7 +371,6 @@ export class FrameDecoder {
         return new ProtocolError(
           ErrorCode.MessageTooBig,
           `message exceeds maxMessageBytes (${this.maxMessageBytes})`,
-          CloseCode.MessageTooBig,
         );
       }
       this.messageBytes += this.payloadLength;
@@ -392,10 +406,7 @@ export class FrameDecoder {
     if (opcode === Opcode.Text && checkHere && !this.messageCompressed) {
       if (!this.utf8.write(chunk, start, end) || (messageEnd && !this.utf8.end())) {
         this.utf8.reset();
-        return this.fail(
-          new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData),
-          sink,
-        );
+        return this.fail(invalidUtf8Error(), sink);
       }
     }
     const compressed = this.messageCompressed;

@@ -1,6 +1,6 @@
 import { frameHeaderSize, writeFrameHeader } from './frame-header.js';
 import { defaultMaskKeys, maskInPlace, maskInto, type MaskKeySource } from './mask.js';
-import { isControlOpcode } from './opcode.js';
+import { isControlOpcode, MAX_CONTROL_PAYLOAD_BYTES } from './opcode.js';
 
 export type Role = 'client' | 'server';
 
@@ -68,7 +68,7 @@ export class FrameEncoder {
     return this.outBytes + (this.slabEnd - this.slabStart);
   }
 
-  /** Adds one frame. Control frames must carry at most 125 bytes (RFC 6455 5.5). */
+  /** Adds one frame. Control frames must carry at most `MAX_CONTROL_PAYLOAD_BYTES` (RFC 6455 5.5). */
   add(frame: FrameSpec): void {
     this.addFrame(frame.opcode, frame.payload, frame.fin ?? true, frame.rsv1 ?? false);
   }
@@ -79,8 +79,8 @@ export class FrameEncoder {
     // into C++ (byteLength, write) per frame.
     const ascii = isString && payload.length <= SHORT_TEXT_CHARS && isAscii(payload);
     const length = ascii || !isString ? payload.length : Buffer.byteLength(payload);
-    if (isControlOpcode(opcode) && (length > 125 || !fin)) {
-      throw new RangeError('control frames carry at most 125 bytes and are never fragmented (RFC 6455 5.5)');
+    if (isControlOpcode(opcode) && (length > MAX_CONTROL_PAYLOAD_BYTES || !fin)) {
+      throw new RangeError(`control frames carry at most ${MAX_CONTROL_PAYLOAD_BYTES} bytes and are never fragmented (RFC 6455 5.5)`);
     }
     const headerSize = frameHeaderSize(length, this.masked);
     if (headerSize + length <= SMALL_FRAME_BYTES) {

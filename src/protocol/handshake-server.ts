@@ -1,5 +1,6 @@
 import { ErrorCode, HandshakeError } from './errors.js';
-import { acceptValue, MAX_RESPONSE_HEAD_BYTES } from './handshake.js';
+import { acceptValue } from './handshake.js';
+import { hasToken, HttpHeadReader, MAX_HEAD_BYTES, parseHeaderFields } from './http-head.js';
 
 /** A client's opening handshake, as a server (or a relay) reads it. */
 export interface HandshakeRequestHead {
@@ -11,36 +12,21 @@ export interface HandshakeRequestHead {
 }
 
 /**
- * Reads a client's request head incrementally; returns it with the bytes
- * that followed it (a client may pipeline its first frames).
+ * Reads a client's request head incrementally (the shared `HttpHeadReader`,
+ * with the same header rules as the client's side); returns it with the
+ * bytes that followed it (a client may pipeline its first frames).
  */
 export class HandshakeRequestParser {
-  private buffered: Buffer = Buffer.alloc(0);
+  private readonly reader = new HttpHeadReader('request', MAX_HEAD_BYTES);
 
   push(chunk: Buffer): { request: HandshakeRequestHead; leftover: Buffer } | undefined {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
-    const end = this.buffered.indexOf('\r\n\r\n', 0, 'latin1');
-    if (end === -1) {
-      if (this.buffered.length > MAX_RESPONSE_HEAD_BYTES) {
-        throw new HandshakeError(ErrorCode.HandshakeTooLarge, 'request head too large');
-      }
-      return undefined;
-    }
-    const lines = this.buffered.toString('latin1', 0, end).split('\r\n');
-    const match = /^([A-Z]+) (\S+) HTTP\/1\.1$/.exec(lines[0] ?? '');
+    const head = this.reader.push(chunk);
+    if (head === undefined) return undefined;
+    // RFC 7230 3.1.1: method SP request-target SP HTTP-version. RFC 6455 4.1: the handshake is HTTP/1.1.
+    const match = /^([A-Z]+) (\S+) HTTP\/1\.1$/.exec(head.startLine);
     if (!match) throw new HandshakeError(ErrorCode.HandshakeMalformed, 'malformed request line');
-    const headers: Record<string, string> = {};
-    const rawHeaders: string[] = [];
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new HandshakeError(ErrorCode.HandshakeMalformed, 'malformed header line');
-      const name = line.slice(0, colon).trim();
-      const value = line.slice(colon + 1).trim();
-      rawHeaders.push(name, value);
-      const lower = name.toLowerCase();
-      headers[lower] = lower in headers ? `${headers[lower]}, ${value}` : value;
-    }
-    return { request: { method: match[1]!, path: match[2]!, headers, rawHeaders }, leftover: this.buffered.subarray(end + 4) };
+    const { headers, rawHeaders } = parseHeaderFields(head.fieldLines, 'request');
+    return { request: { method: match[1]!, path: match[2]!, headers, rawHeaders }, leftover: head.leftover };
   }
 }
 
@@ -55,7 +41,7 @@ export function createHandshakeResponse(
   const h = request.headers;
   if (request.method !== 'GET') throw new HandshakeError(ErrorCode.HandshakeMalformed, 'method is not GET');
   if (h['upgrade']?.toLowerCase() !== 'websocket') throw new HandshakeError(ErrorCode.HandshakeUpgrade, 'no Upgrade: websocket');
-  if (!h['connection']?.split(',').some((t) => t.trim().toLowerCase() === 'upgrade')) {
+  if (!hasToken(h['connection'], 'upgrade')) {
     throw new HandshakeError(ErrorCode.HandshakeConnection, 'no Connection: upgrade');
   }
   const key = h['sec-websocket-key'];

@@ -1,15 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ErrorCode, HandshakeError, UsageError } from './errors.js';
+import { hasToken, HttpHeadReader, MAX_HEAD_BYTES, parseHeaderFields, TOKEN, trimOws } from './http-head.js';
 
 /** RFC 6455 1.3: the GUID concatenated with the key before hashing. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** A response head larger than this is refused (no server needs more). */
-export const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
+export const MAX_RESPONSE_HEAD_BYTES = MAX_HEAD_BYTES;
 /** How much of a rejected response's body an error carries. */
 export const BODY_START_CHARS = 512;
 
-/** RFC 7230 3.2.6: token = 1*tchar. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** RFC 7230 3.2: field-value is visible characters, spaces and tabs; no CR, LF or NUL. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Headers the handshake owns; a user value would break it silently. */
@@ -90,7 +89,10 @@ export function validateHeaders(headers: Record<string, string | string[]> | und
       throw new UsageError(ErrorCode.InvalidHeader, `header ${name} is set by the WebSocket handshake and cannot be overridden`);
     }
     for (const v of Array.isArray(value) ? value : [value]) {
-      if (typeof v !== 'string' || !FIELD_VALUE.test(v)) {
+      if (typeof v !== 'string') {
+        throw new UsageError(ErrorCode.InvalidHeader, `header ${name} must have a string value (or an array of strings); got ${typeof v}`);
+      }
+      if (!FIELD_VALUE.test(v)) {
         // The value itself may be a credential: never echo it.
         throw new UsageError(ErrorCode.InvalidHeader, `header ${name} has a value with CR, LF, NUL or another control character`);
       }
@@ -98,17 +100,38 @@ export function validateHeaders(headers: Record<string, string | string[]> | und
   }
 }
 
+/**
+ * Checks the subprotocols to offer; throws a `UsageError` on one that is not
+ * a string, not a token, or offered twice. RFC 6455 4.1: the elements of
+ * Sec-WebSocket-Protocol "MUST be non-empty strings with characters in the
+ * range U+0021 to U+007E not including separator characters as defined in
+ * [RFC2616] and MUST all be unique strings" (RFC 7230 3.2.6 `token`).
+ */
+export function validateProtocols(protocols: readonly unknown[]): void {
+  const seen = new Set<string>();
+  for (let i = 0; i < protocols.length; i++) {
+    const p = protocols[i];
+    if (typeof p !== 'string') {
+      throw new UsageError(ErrorCode.InvalidOption, `protocols[${i}] must be a string (a subprotocol name); got ${typeof p}`);
+    }
+    if (!TOKEN.test(p)) {
+      throw new UsageError(
+        ErrorCode.InvalidOption,
+        `protocols[${i}] ${JSON.stringify(p)} is not a valid subprotocol: a non-empty token of visible ASCII without separators (RFC 6455 4.1)`,
+      );
+    }
+    if (seen.has(p)) {
+      throw new UsageError(ErrorCode.InvalidOption, `protocols lists ${JSON.stringify(p)} twice; each subprotocol must be unique (RFC 6455 4.1)`);
+    }
+    seen.add(p);
+  }
+}
+
 /** Builds the client's opening handshake (RFC 6455 4.1). */
 export function createHandshakeRequest(options: HandshakeRequestOptions): HandshakeRequest {
   validateHeaders(options.headers);
   const protocols = options.protocols ?? [];
-  const seen = new Set<string>();
-  for (const p of protocols) {
-    if (!TOKEN.test(p) || seen.has(p)) {
-      throw new UsageError(ErrorCode.InvalidOption, `subprotocol ${JSON.stringify(p)} is not a valid, unique token`);
-    }
-    seen.add(p);
-  }
+  validateProtocols(protocols);
   if (!/^\/[\x21-\x7e]*$/.test(options.path)) {
     throw new UsageError(ErrorCode.InvalidUrl, 'request path must start with / and contain no spaces or control characters');
   }
@@ -138,71 +161,32 @@ export interface ParsedHead {
 }
 
 /**
- * An incremental parser of the server's response head. Feed it chunks until
- * it returns the response; bytes that came after the head are returned as
- * `leftover` so no frame sent in the same read is lost.
+ * An incremental parser of the server's response head (the shared
+ * `HttpHeadReader`). Feed it chunks until it returns the response; bytes
+ * that came after the head are returned as `leftover` so no frame sent in
+ * the same read is lost.
  */
 export class HandshakeResponseParser {
-  private chunks: Buffer[] = [];
-  private bytes = 0;
-  /** Where to resume the search for CRLFCRLF. */
-  private searchFrom = 0;
+  private readonly reader = new HttpHeadReader('response', MAX_RESPONSE_HEAD_BYTES);
 
   push(chunk: Buffer): ParsedHead | undefined {
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
-    const buffered = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.bytes);
-    this.chunks = [buffered];
-    const end = buffered.indexOf('\r\n\r\n', Math.max(0, this.searchFrom - 3), 'latin1');
-    if (end === -1) {
-      if (this.bytes > MAX_RESPONSE_HEAD_BYTES) {
-        throw new HandshakeError(ErrorCode.HandshakeTooLarge, `response head exceeds ${MAX_RESPONSE_HEAD_BYTES} bytes`);
-      }
-      this.searchFrom = buffered.length;
-      return undefined;
-    }
-    if (end + 4 > MAX_RESPONSE_HEAD_BYTES) {
-      throw new HandshakeError(ErrorCode.HandshakeTooLarge, `response head exceeds ${MAX_RESPONSE_HEAD_BYTES} bytes`);
-    }
-    const response = parseHead(buffered.toString('latin1', 0, end));
-    return { response, leftover: buffered.subarray(end + 4) };
+    const head = this.reader.push(chunk);
+    if (head === undefined) return undefined;
+    return { response: parseResponseHead(head.startLine, head.fieldLines), leftover: head.leftover };
   }
 }
 
-function parseHead(head: string): HandshakeResponse {
-  const lines = head.split('\r\n');
-  const statusLine = lines[0] ?? '';
+function parseResponseHead(statusLine: string, fieldLines: string[]): HandshakeResponse {
   const match = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(statusLine);
   if (!match) {
     throw new HandshakeError(ErrorCode.HandshakeMalformed, 'response does not start with an HTTP/1.1 status line', {
-      bodyStart: head.slice(0, BODY_START_CHARS),
+      bodyStart: [statusLine, ...fieldLines].join('\r\n').slice(0, BODY_START_CHARS),
     });
   }
-  const headers: Record<string, string> = {};
-  const rawHeaders: string[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    const name = colon > 0 ? line.slice(0, colon) : '';
-    if (!TOKEN.test(name)) {
-      throw new HandshakeError(ErrorCode.HandshakeMalformed, 'malformed header line in the response', {
-        status: Number(match[2]),
-      });
-    }
-    const value = trimOws(line.slice(colon + 1));
-    // RFC 7230 3.2: a field value holds no CR, LF or NUL. A bare CR or LF inside a
-    // line is not taken for a line ending (RFC 7230 3.5 leaves that to the recipient).
-    if (/[\r\n\0]/.test(value)) {
-      throw new HandshakeError(ErrorCode.HandshakeMalformed, `header ${name} in the response has a CR, LF or NUL in its value`, {
-        status: Number(match[2]),
-      });
-    }
-    rawHeaders.push(name, value);
-    const lower = name.toLowerCase();
-    headers[lower] = lower in headers ? `${headers[lower]}, ${value}` : value;
-  }
+  const status = Number(match[2]);
+  const { headers, rawHeaders } = parseHeaderFields(fieldLines, 'response', { status });
   return {
-    status: Number(match[2]),
+    status,
     statusText: match[3] ?? '',
     httpVersion: match[1]!,
     headers,
@@ -210,15 +194,6 @@ function parseHead(head: string): HandshakeResponse {
     protocol: headers['sec-websocket-protocol'],
     extensions: headers['sec-websocket-extensions'],
   };
-}
-
-/**
- * Strips optional whitespace (RFC 7230 3.2.3: OWS is spaces and tabs).
- * `String.prototype.trim` would also strip CR, LF, vertical tab and no-break
- * space (0xA0 in latin1), accepting values such as `websocket\xa0`.
- */
-function trimOws(value: string): string {
-  return value.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 /** One extension in a Sec-WebSocket-Extensions header (RFC 6455 9.1). */
@@ -234,18 +209,18 @@ export interface ExtensionOffer {
 export function parseExtensions(value: string): ExtensionOffer[] {
   const result: ExtensionOffer[] = [];
   for (const item of value.split(',')) {
-    const parts = item.split(';').map((p) => p.trim());
+    const parts = item.split(';').map(trimOws);
     const name = parts[0]!;
     if (!TOKEN.test(name)) throw new SyntaxError(`invalid extension name ${JSON.stringify(name)}`);
     const params: Record<string, string | true> = {};
     const paramNames: string[] = [];
     for (const part of parts.slice(1)) {
       const eq = part.indexOf('=');
-      const key = (eq === -1 ? part : part.slice(0, eq)).trim();
+      const key = trimOws(eq === -1 ? part : part.slice(0, eq));
       if (!TOKEN.test(key)) throw new SyntaxError(`invalid extension parameter ${JSON.stringify(key)}`);
       let val: string | true = true;
       if (eq !== -1) {
-        val = part.slice(eq + 1).trim();
+        val = trimOws(part.slice(eq + 1));
         if (val.length >= 2 && val.startsWith('"') && val.endsWith('"')) val = val.slice(1, -1);
         if (!TOKEN.test(val)) throw new SyntaxError(`invalid value for extension parameter ${key}`);
       }
@@ -295,8 +270,7 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
   if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
     fail(ErrorCode.HandshakeUpgrade, 'response has no "Upgrade: websocket" header');
   }
-  const connection = response.headers['connection'];
-  if (connection === undefined || !connection.split(',').some((t) => trimOws(t).toLowerCase() === 'upgrade')) {
+  if (!hasToken(response.headers['connection'], 'upgrade')) {
     fail(ErrorCode.HandshakeConnection, 'response has no Connection header with the "upgrade" token');
   }
   const accept = response.headers['sec-websocket-accept'];

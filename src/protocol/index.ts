@@ -1,6 +1,6 @@
 // The Sans-I/O protocol core: bytes in, events out; frames in, bytes out.
 export { CloseCode, isValidCloseCode } from './close-codes.js';
-export { Opcode, isControlOpcode } from './opcode.js';
+export { Opcode, isControlOpcode, MAX_CONTROL_PAYLOAD_BYTES } from './opcode.js';
 export {
   ErrorCode,
   WebSocketError,
@@ -9,9 +9,10 @@ export {
   ConnectionError,
   UsageError,
   wireCloseCodeFor,
+  closeCodeFor,
 } from './errors.js';
 export { parseClosePayload, encodeClosePayload, MAX_CLOSE_REASON_BYTES, type ClosePayload } from './close.js';
-export { Utf8Validator, isValidUtf8 } from './utf8-validator.js';
+export { Utf8Validator, isValidUtf8, decodeUtf8 } from './utf8-validator.js';
 export { maskInPlace, maskInto, MaskKeySource } from './mask.js';
 export { frameHeaderSize, writeFrameHeader } from './frame-header.js';
 export { FrameEncoder, type FrameEncoderOptions, type FrameSpec, type Role, type MaskKeyWriter } from './frame-encoder.js';
@@ -27,6 +28,7 @@ export {
   HandshakeResponseParser,
   verifyHandshakeResponse,
   validateHeaders,
+  validateProtocols,
   parseExtensions,
   acceptValue,
   generateKey,

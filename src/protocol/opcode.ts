@@ -9,6 +9,12 @@ export const Opcode = {
 } as const;
 export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 
+/**
+ * RFC 6455 5.5: "All control frames MUST have a payload length of 125 bytes
+ * or less" (it fits the 7-bit length, so a control frame is never extended).
+ */
+export const MAX_CONTROL_PAYLOAD_BYTES = 125;
+
 /** RFC 6455 5.5: control frames have the most significant bit of the opcode set. */
 export function isControlOpcode(opcode: number): boolean {
   return (opcode & 0x8) !== 0;

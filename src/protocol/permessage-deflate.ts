@@ -1,5 +1,6 @@
 import type { ExtensionNegotiator, ExtensionOffer } from './handshake.js';
 import { ErrorCode, UsageError } from './errors.js';
+import { checkBoolean, checkKnownKeys } from './option-checks.js';
 
 /** The extension's registered name (RFC 7692 7). */
 export const PERMESSAGE_DEFLATE = 'permessage-deflate';
@@ -68,6 +69,17 @@ function isWindowBits(value: unknown): value is WindowBits {
   return Number.isInteger(value) && (value as number) >= 8 && (value as number) <= 15;
 }
 
+const DEFLATE_OPTION_NAMES: Record<keyof PerMessageDeflateOptions, true> = {
+  clientMaxWindowBits: true,
+  serverMaxWindowBits: true,
+  clientNoContextTakeover: true,
+  serverNoContextTakeover: true,
+  thresholdBytes: true,
+  level: true,
+  memLevel: true,
+  maxConcurrentZlib: true,
+};
+
 /** The options with their defaults filled in. */
 export interface ResolvedDeflateOptions extends PerMessageDeflateOptions {
   clientMaxWindowBits: WindowBits | boolean;
@@ -84,13 +96,17 @@ export function normalizeDeflateOptions(options: PerMessageDeflateOptions = {}):
   const bad = (name: string, expected: string): never => {
     throw new UsageError(ErrorCode.InvalidOption, `perMessageDeflate.${name} must be ${expected}`);
   };
+  // Options from plain JavaScript: a misspelt name would otherwise be ignored.
+  checkKnownKeys('perMessageDeflate', options, Object.keys(DEFLATE_OPTION_NAMES));
+  const clientNoContextTakeover = checkBoolean('perMessageDeflate.clientNoContextTakeover', options.clientNoContextTakeover, false);
+  const serverNoContextTakeover = checkBoolean('perMessageDeflate.serverNoContextTakeover', options.serverNoContextTakeover, false);
   const cmwb = options.clientMaxWindowBits;
   if (cmwb !== undefined && typeof cmwb !== 'boolean' && !isWindowBits(cmwb)) bad('clientMaxWindowBits', 'an integer from 8 to 15, or a boolean');
   if (options.serverMaxWindowBits !== undefined && !isWindowBits(options.serverMaxWindowBits)) {
     bad('serverMaxWindowBits', 'an integer from 8 to 15');
   }
   const threshold = options.thresholdBytes ?? DEFAULT_DEFLATE_THRESHOLD_BYTES;
-  if (!Number.isInteger(threshold) || threshold < 0) bad('thresholdBytes', 'a non-negative integer');
+  if (!Number.isSafeInteger(threshold) || threshold < 0) bad('thresholdBytes', 'a non-negative integer');
   if (options.level !== undefined && (!Number.isInteger(options.level) || options.level < -1 || options.level > 9)) {
     bad('level', 'an integer from -1 to 9');
   }
@@ -102,8 +118,8 @@ export function normalizeDeflateOptions(options: PerMessageDeflateOptions = {}):
   return {
     ...options,
     clientMaxWindowBits: cmwb ?? true,
-    clientNoContextTakeover: options.clientNoContextTakeover ?? false,
-    serverNoContextTakeover: options.serverNoContextTakeover ?? false,
+    clientNoContextTakeover,
+    serverNoContextTakeover,
     thresholdBytes: threshold,
   };
 }

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { ErrorCode, ProtocolError } from './errors.js';
 
 /** Below this many bytes a JavaScript loop beats a call into native code. */
 const NATIVE_MIN_BYTES = 64;
@@ -114,4 +115,31 @@ export function isValidUtf8(bytes: Uint8Array): boolean {
     }
   }
   return true;
+}
+
+/**
+ * The error for text that is not UTF-8 (`what`: "text message", "close
+ * reason"). RFC 6455 8.1: the endpoint "MUST _Fail the WebSocket
+ * Connection_"; the close code (1007) comes from the error table.
+ */
+export function invalidUtf8Error(what = 'text message'): ProtocolError {
+  return new ProtocolError(ErrorCode.InvalidUtf8, `${what} is not valid UTF-8`);
+}
+
+/**
+ * The one strict UTF-8 decode of a whole payload (a text message, a close
+ * reason): `bytes[start, end)` as a string, or a `ProtocolError`
+ * (`WSP_ERR_INVALID_UTF8`, 1007) when the bytes are not UTF-8 (RFC 6455 8.1).
+ *
+ * Node's decoder replaces every invalid sequence with U+FFFD, so a result
+ * without one came from valid UTF-8 and needs no second pass; with one, the
+ * sender may have sent U+FFFD itself, and the bytes are checked strictly.
+ * Text that arrives in pieces is checked with a `Utf8Validator` instead, as
+ * each piece arrives.
+ */
+export function decodeUtf8(bytes: Uint8Array, start = 0, end = bytes.length, what?: string): string {
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = buffer.toString('utf8', start, end);
+  if (text.includes('\uFFFD') && !isValidUtf8(buffer.subarray(start, end))) throw invalidUtf8Error(what);
+  return text;
 }

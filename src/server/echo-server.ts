@@ -16,6 +16,14 @@ export interface EchoConnection {
   close(code?: number, reason?: string): void;
 }
 
+/** An HTTP answer that refuses a handshake (see `startEchoServer`'s `refuse`). */
+export interface EchoRefusal {
+  status: number;
+  statusText: string;
+  /** Sent as text/plain. */
+  body?: string;
+}
+
 export interface EchoServer {
   port: number;
   url: string;
@@ -37,12 +45,24 @@ export function startEchoServer(
     /** Wrap accepted sockets (e.g. in TLS) before the handshake; defaults to plain TCP. */
     createServer?: (onSocket: (socket: net.Socket) => void) => net.Server;
     onConnection?: (conn: EchoConnection) => void;
+    /** Answer this request with an HTTP refusal instead of 101 (a demo of onError, a test of refusals). */
+    refuse?: (request: HandshakeRequestHead) => EchoRefusal | undefined;
   } = {},
 ): Promise<EchoServer> {
   const connections = new Set<EchoConnection>();
   const onSocket = (socket: net.Socket): void => {
     socket.on('error', () => socket.destroy());
     readHandshakeRequest(socket, (request, leftover) => {
+      const refusal = options.refuse?.(request);
+      if (refusal) {
+        const body = Buffer.from(refusal.body ?? '');
+        socket.end(
+          `HTTP/1.1 ${refusal.status} ${refusal.statusText}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+            `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`,
+          'latin1',
+        );
+        return;
+      }
       let head: Buffer;
       try {
         head = createHandshakeResponse(request);

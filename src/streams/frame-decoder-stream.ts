@@ -55,6 +55,11 @@ export class FrameDecoderStream extends Transform {
     callback();
   }
 
+  /** Tells the decoder whether permessage-deflate was negotiated (see `FrameDecoder#setCompression`). */
+  setCompression(negotiated: boolean): void {
+    this.decoder.setCompression(negotiated);
+  }
+
   /** Continues decoding after the sink cleared `paused`. */
   resumeSink(): void {
     const held = this.held;

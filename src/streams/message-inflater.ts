@@ -1,10 +1,9 @@
 import * as zlib from 'node:zlib';
-import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, ProtocolError } from '../protocol/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/frame-decoder.js';
 import { Opcode } from '../protocol/opcode.js';
 import { DEFLATE_TRAILER, INFLATE_WINDOW_BITS, type NegotiatedDeflate } from '../protocol/permessage-deflate.js';
-import { Utf8Validator } from '../protocol/utf8-validator.js';
+import { invalidUtf8Error, Utf8Validator } from '../protocol/utf8-validator.js';
 import { ZlibContext } from './zlib-context.js';
 import { sharedZlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
 
@@ -71,10 +70,9 @@ export class MessageInflater {
           return new ProtocolError(
             ErrorCode.MessageTooBig,
             `inflated message exceeds maxMessageBytes (${this.maxMessageBytes})`,
-            CloseCode.MessageTooBig,
           );
         }
-        if (checkUtf8 && !this.utf8.write(chunk)) return invalidUtf8();
+        if (checkUtf8 && !this.utf8.write(chunk)) return invalidUtf8Error();
         return undefined;
       },
       (error, chunks, bytes) => {
@@ -85,14 +83,13 @@ export class MessageInflater {
             new ProtocolError(
               ErrorCode.InvalidCompressedData,
               `compressed message cannot be inflated: ${error.message}`,
-              CloseCode.InvalidPayloadData,
             ),
             EMPTY,
           );
         }
         if (checkUtf8 && !this.utf8.end()) {
           this.context.close();
-          return callback(invalidUtf8(), EMPTY);
+          return callback(invalidUtf8Error(), EMPTY);
         }
         if (this.resetAfterMessage) this.context.reset();
         callback(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes));
@@ -104,8 +101,4 @@ export class MessageInflater {
   close(): void {
     this.context.close();
   }
-}
-
-function invalidUtf8(): ProtocolError {
-  return new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData);
 }

@@ -1,4 +1,3 @@
-import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, ProtocolError } from '../protocol/errors.js';
 import type { DecoderSink } from '../protocol/frame-decoder.js';
 import type { NegotiatedDeflate } from '../protocol/permessage-deflate.js';
@@ -24,11 +23,11 @@ export interface PerMessageInflateSinkOptions extends Omit<MessageInflaterOption
  * is delivered, `resume` is called (unless the inner sink is paused).
  * Setting `paused` sets the inner sink's flag: pause and resume it as before.
  *
- * Build the decoder with `perMessageCompression: true` whenever the
- * extension is offered, and call `negotiate()` with the handshake's outcome:
- * if the server declined (`undefined`), a frame with RSV1 is refused here
- * with 1002, as the decoder would have done. After any error nothing more is
- * delivered. `destroy()` frees the zlib context.
+ * Give the handshake's outcome to both: `negotiate()` here, and
+ * `setCompression(negotiated !== undefined)` to the decoder, which alone
+ * checks RSV1 (a compressed message when the server declined is its 1002).
+ * After any error nothing more is delivered. `destroy()` frees the zlib
+ * context.
  */
 export class PerMessageInflateSink implements DecoderSink {
   private readonly inner: DecoderSink;
@@ -77,8 +76,11 @@ export class PerMessageInflateSink implements DecoderSink {
     if (!compressed) return this.inner.data(opcode, chunk, start, end, messageStart, messageEnd, frameEnd, compressed);
     const inflater = this.inflater;
     if (inflater === undefined) {
-      // RFC 6455 5.2: RSV1 "MUST be 0 unless an extension is negotiated that defines meanings for non-zero values".
-      return this.error(new ProtocolError(ErrorCode.ReservedBits, 'RSV1 is set without a negotiated extension', CloseCode.ProtocolError));
+      // Not a peer's fault to judge here (the decoder checks RSV1): the decoder allowed
+      // compression that negotiate() did not report. Fail rather than pass compressed bytes on.
+      return this.error(
+        new ProtocolError(ErrorCode.InvalidCompressedData, 'a compressed message arrived before negotiate() gave the extension parameters'),
+      );
     }
     if (messageStart) this.pieces = [];
     if (end > start) this.pieces.push(chunk.subarray(start, end));

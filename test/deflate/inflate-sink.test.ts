@@ -40,6 +40,7 @@ async function run(chunks: Buffer[], negotiated: NegotiatedDeflate | undefined, 
   const sink = new PerMessageInflateSink(inner, { ...options, resume: () => decoder!.resumeSink() });
   decoder = new FrameDecoderStream({ role: 'client', perMessageCompression: true, sink, maxMessageBytes: options.maxMessageBytes });
   sink.negotiate(negotiated);
+  decoder.setCompression(negotiated !== undefined);
   for (const chunk of [...chunks, CLOSE]) decoder.write(chunk);
   decoder.end();
   await inner.finished;
@@ -60,7 +61,7 @@ describe('PerMessageInflateSink with a sink-mode FrameDecoderStream', () => {
     }
   });
 
-  it('refuses RSV1 with 1002 when the server declined the extension', async () => {
+  it('RSV1 when the server declined the extension: the decoder refuses it with 1002, the sink passes that on', async () => {
     const { inner } = await run([hex('c1 07 f2 48 cd c9 c9 07 00')], undefined);
     expect(summarize(inner.events)).toEqual([{ error: ErrorCode.ReservedBits, closeCode: 1002 }]);
   });

@@ -4,6 +4,7 @@ import { withTimeout } from './wait.js';
 
 /** Debian's python3-websockets is only visible to the system interpreter. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
+const INSTALL_HINT = "The interop tests need Debian's python3-websockets. Install it with: apt-get install -y python3 python3-websockets";
 const SCRIPT = fileURLToPath(new URL('../interop/ws_server.py', import.meta.url));
 
 /** test/interop/ws_server.py, running. */
@@ -31,8 +32,14 @@ export async function startPythonServer(lifetimeSeconds = 120): Promise<PythonSe
         const line = /^(\d+)\r?\n/.exec(stdout);
         if (line) resolve(Number(line[1]));
       });
-      child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`ws_server.py exited with ${code} before listening:\n${stderr}`)));
+      child.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'ENOENT' ? new Error(`${SYSTEM_PYTHON} is missing. ${INSTALL_HINT}`, { cause: error }) : error),
+      );
+      child.once('exit', (code) => {
+        // A clear failure, not a skip: CI installs it.
+        const hint = /No module named .?websockets/.test(stderr) ? `\n${INSTALL_HINT}` : '';
+        reject(new Error(`ws_server.py exited with ${code} before listening:\n${stderr}${hint}`));
+      });
     }),
     15_000,
     'ws_server.py to print its port',

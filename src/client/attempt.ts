@@ -1,0 +1,546 @@
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { encodeClosePayload } from '../protocol/close.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ConnectionError, ErrorCode, ProtocolError, WebSocketError, wireCloseCodeFor } from '../protocol/errors.js';
+import type { DecoderSink } from '../protocol/frame-decoder.js';
+import { createHandshakeRequest, type HandshakeRequestOptions, type HandshakeResponse } from '../protocol/handshake.js';
+import { MessageAssembler } from '../protocol/message-assembler.js';
+import { Opcode } from '../protocol/opcode.js';
+import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
+import { decodeUtf8 } from '../protocol/utf8-validator.js';
+import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
+import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
+import { HandshakeStream } from '../streams/handshake-stream.js';
+import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
+import { PerMessageInflateSink } from '../streams/permessage-inflate-sink.js';
+import { PingInjector } from '../streams/ping-injector.js';
+import { zlibLimiterFor } from '../streams/zlib-limiter.js';
+import { transition, type LifecycleAction, type LifecycleEvent, type Phase } from './lifecycle.js';
+import type { ParsedUrl, ResolvedOptions } from './options.js';
+import { proxyForUrl } from './proxy.js';
+import { decideRedirect } from './redirect.js';
+import { openTransport, toConnectionError } from './transport.js';
+
+/** How an attempt ended, for the client's close report and its reconnect decision. */
+export interface AttemptEnd {
+  /** The close code reported: the server's (1005 when its frame had none), the one we failed with, or 1006. */
+  code: number;
+  reason: string;
+  /** The one error reported for this attempt, if any. */
+  error: WebSocketError | undefined;
+  /** How long it was open, when it opened. */
+  openForMs: number | undefined;
+  /** Set when the attempt ended to follow a redirect there. */
+  redirectTo: ParsedUrl | undefined;
+}
+
+/** What an attempt tells the client. */
+export interface AttemptHost {
+  attemptConnected(): void;
+  /** The 101 arrived: send the queued messages and report the open. */
+  attemptOpened(attempt: Attempt, response: HandshakeResponse): void;
+  attemptMessage(data: string | Buffer | Buffer[], isBinary: boolean): void;
+  attemptControl(event: 'ping' | 'pong', payload: Buffer): void;
+  attemptError(error: WebSocketError): void;
+  attemptBuffer(event: 'bufferFull' | 'drain'): void;
+  /** Called once, last. */
+  attemptEnded(attempt: Attempt, end: AttemptEnd): void;
+}
+
+/**
+ * One connection attempt: its transport, its pipeline, its timers, and its
+ * place in the lifecycle (`lifecycle.ts`). Built on every connect, reconnect
+ * and redirect; ends in exactly one `attemptEnded()`.
+ *
+ * Inbound: `socket -> HandshakeStream -> FrameDecoderStream`, whose events
+ * come to this object as its `DecoderSink`. Outbound:
+ * `PingInjector -> FrameEncoderStream -> socket`.
+ */
+export class Attempt implements DecoderSink {
+  /** Where the attempt is; changed only by `dispatch()`. */
+  phase: Phase = 'connecting';
+  /** The decoder's pause flag (DecoderSink): how pause() stops reading. */
+  paused: boolean;
+  socket: Duplex | undefined;
+  private readonly abort = new AbortController();
+  private handshake: HandshakeStream | undefined;
+  private decoder: FrameDecoderStream | undefined;
+  private encoder: FrameEncoderStream | undefined;
+  private pinger: PingInjector | undefined;
+  private inflateSink: PerMessageInflateSink | undefined;
+  private deflater: MessageDeflater | undefined;
+  private negotiator: PerMessageDeflateNegotiator | undefined;
+  private readonly assembler: MessageAssembler;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private request: { bytes: Buffer } | undefined;
+  /** The one error reported for this attempt. */
+  private reported: WebSocketError | undefined;
+  private closeReceivedFrame: { code: number | undefined; reason: string } | undefined;
+  private closeSent = false;
+  /** The code of the close frame we failed the connection with. */
+  private failCode: number | undefined;
+  /** A close() asked for before the handshake completed: sent once open. */
+  private deferredClose: Buffer | undefined;
+  private openedAt: number | undefined;
+  private redirectTo: ParsedUrl | undefined;
+  private bufferFull = false;
+
+  constructor(
+    private readonly host: AttemptHost,
+    private readonly options: ResolvedOptions,
+    readonly target: ParsedUrl,
+    private readonly requestOptions: HandshakeRequestOptions,
+    private readonly redirectsSoFar: number,
+    paused: boolean,
+  ) {
+    this.paused = paused;
+    this.assembler = new MessageAssembler({ concat: options.fragments === 'concat' });
+  }
+
+  /** Opens the transport; the handshake timer covers the connect too. */
+  start(): void {
+    const timeoutMs = this.options.handshakeTimeoutMs;
+    if (timeoutMs > 0) {
+      this.handshakeTimer = setTimeout(() => {
+        this.fail(new ConnectionError(ErrorCode.HandshakeTimeout, `the connection and opening handshake did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.handshakeTimer.unref();
+    }
+    const { host, port, secure, socketPath } = this.target;
+    const options = this.options;
+    openTransport({
+      host,
+      port,
+      secure,
+      socketPath,
+      tls: options.tls,
+      proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(this.target.url) : undefined),
+      proxyTimeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
+      createConnection: options.createConnection,
+      signal: this.abort.signal,
+      onTlsStart: () => this.dispatch('tcp-connected'),
+    }).then(
+      (socket) => this.transportReady(socket),
+      (error: unknown) => this.fail(toConnectionError(error)),
+    );
+  }
+
+  /** Whether the handshake completed. */
+  get everOpened(): boolean {
+    return this.openedAt !== undefined;
+  }
+
+  /** Bytes accepted and not yet handed to the operating system. */
+  get bufferedAmount(): number {
+    return (this.deflater?.pendingBytes ?? 0) + (this.encoder?.bufferedBytes ?? 0) + (this.socket?.writableLength ?? 0);
+  }
+
+  /** The closing handshake (or, before open, once the handshake completes). */
+  requestClose(payload: Buffer): void {
+    this.dispatch('close-called', undefined, payload);
+  }
+
+  terminate(): void {
+    this.dispatch('terminate');
+  }
+
+  /** Lets the decoder go on after `paused` was cleared. */
+  resumeReading(): void {
+    this.decoder?.resumeSink();
+  }
+
+  ping(payload: Buffer | string): boolean {
+    if (this.phase !== 'open') return false;
+    this.encoder!.enqueue({ opcode: Opcode.Ping, payload });
+    return true;
+  }
+
+  /** Sends a data frame on an open connection; false when over `highWaterMarkBytes`. */
+  sendFrame(opcode: number, payload: Buffer | string, compress?: boolean): boolean {
+    const encoder = this.encoder!;
+    const mark = this.options.highWaterMarkBytes;
+    let below: boolean;
+    if (this.deflater) {
+      // In order: a message still in zlib holds back those sent after it.
+      this.deflater.frame({ opcode, payload, compress }, (error, frame) => {
+        if (this.phase === 'closed') return;
+        if (error) return this.fail(new WebSocketError(ErrorCode.SendFailed, `compression failed: ${error.message}`, { cause: error }));
+        encoder.enqueue(frame);
+        // The bytes may have left zlib without the socket ever filling up: no 'drain' would follow.
+        if (this.bufferFull) queueMicrotask(() => this.drained());
+      });
+      below = this.deflater.pendingBytes + encoder.bufferedBytes < mark;
+    } else {
+      below = encoder.enqueue({ opcode, payload });
+    }
+    const ok = below && (this.socket?.writableLength ?? 0) < mark;
+    if (!ok && !this.bufferFull) {
+      this.bufferFull = true;
+      this.host.attemptBuffer('bufferFull');
+      this.drained(); // the socket may take it all without ever pushing back: no 'drain' would come
+    }
+    return ok;
+  }
+
+  // ---------------------------------------------------------------------------
+  // The lifecycle: every change of phase goes through here.
+
+  private dispatch(event: LifecycleEvent, error?: WebSocketError, closePayload?: Buffer): void {
+    const next = transition(this.phase, event);
+    if (next === undefined) return; // an event that no longer matters (see lifecycle.ts)
+    this.phase = next.phase;
+    for (const action of next.actions) this.perform(action, error, closePayload);
+  }
+
+  private perform(action: LifecycleAction, error: WebSocketError | undefined, closePayload: Buffer | undefined): void {
+    switch (action) {
+      case 'write-request':
+        this.host.attemptConnected();
+        if (this.phase === 'handshake') this.socket!.write(this.request!.bytes);
+        this.request = undefined;
+        return;
+      case 'report-open':
+        return this.opened();
+      case 'defer-close':
+        this.deferredClose = closePayload;
+        // The wait for the handshake to finish is bounded like a closing handshake.
+        this.startCloseTimer();
+        return;
+      case 'send-close':
+        return this.sendClose(closePayload ?? Buffer.alloc(0));
+      case 'end-outbound':
+        return this.endOutbound();
+      case 'report-error':
+        if (this.reported === undefined && error !== undefined) {
+          this.reported = error;
+          this.host.attemptError(error);
+        }
+        return;
+      case 'report-lost':
+        if (this.reported === undefined) {
+          // RFC 6455 7.1.5: TCP closed with no close frame; the close code reported is 1006.
+          this.reported = new ConnectionError(
+            ErrorCode.ConnectionLost,
+            this.openedAt !== undefined ? 'the connection closed without a close frame' : 'the server closed the connection during the opening handshake',
+          );
+          this.host.attemptError(this.reported);
+        }
+        return;
+      case 'destroy':
+        return this.destroy();
+      case 'report-close':
+        return this.finish();
+    }
+  }
+
+  /** Fails the attempt with `error`: a close frame goes out only for errors with a wire code (RFC 6455 7.1.7). */
+  private fail(error: WebSocketError): void {
+    const wireCode = wireCloseCodeFor(error);
+    if (wireCode === undefined) return this.dispatch('connection-error', error);
+    if (this.phase === 'open') this.failCode = wireCode;
+    this.dispatch('protocol-error', error, encodeClosePayload(wireCode));
+  }
+
+  private readonly onSocketError = (error: Error): void => this.fail(toConnectionError(error, true));
+
+  /**
+   * The socket closed. Frames it delivered may still be in the pipeline:
+   * once open, wait until the decoder has handed over everything (so a close
+   * frame that came just before the FIN is seen, and no message is lost).
+   * Before open there is nothing to wait for but the handshake stream's own
+   * verdict on what it read, which comes within the turn.
+   */
+  private readonly onSocketClose = (): void => {
+    const decoder = this.decoder;
+    const delivering = this.phase === 'open' || this.phase === 'closing' || this.phase === 'ending';
+    if (delivering && decoder && this.socket!.readableEnded && !decoder.readableEnded && !decoder.destroyed) {
+      decoder.once('end', this.socketDone);
+      decoder.once('close', this.socketDone);
+    } else {
+      setImmediate(this.socketDone);
+    }
+  };
+
+  private readonly socketDone = (): void => this.dispatch('socket-closed');
+
+  private readonly onDrain = (): void => this.drained();
+
+  private transportReady(socket: Duplex): void {
+    if (this.phase !== 'connecting' && this.phase !== 'tls') {
+      socket.destroy(); // abandoned while it was being opened
+      return;
+    }
+    this.socket = socket;
+    if (socket instanceof net.Socket) socket.setNoDelay(true);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+    if (socket.destroyed) {
+      // It closed before we listened: its 'close' may have gone by.
+      setImmediate(this.socketDone);
+      return;
+    }
+    const pmd = this.options.perMessageDeflate;
+    this.negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
+    const request = createHandshakeRequest({ ...this.requestOptions, extensions: this.negotiator?.offer() });
+    const handshake = new HandshakeStream({
+      key: request.key,
+      protocols: request.protocols,
+      extensions: this.negotiator ? [this.negotiator] : [],
+    });
+    let sink: DecoderSink = this;
+    if (pmd) {
+      // Compressed messages are inflated in front of this sink; pause() and resume() still use `paused` here.
+      this.inflateSink = new PerMessageInflateSink(this, {
+        maxMessageBytes: this.options.maxMessageBytes,
+        limiter: zlibLimiterFor(pmd),
+        resume: () => this.decoder?.resumeSink(),
+      });
+      sink = this.inflateSink;
+    }
+    const decoder = new FrameDecoderStream({
+      role: 'client',
+      maxMessageBytes: this.options.maxMessageBytes,
+      perMessageCompression: pmd !== undefined,
+      sinkValidatesWholeText: true,
+      sink,
+    });
+    const encoder = new FrameEncoderStream({ role: 'client', highWaterMarkBytes: this.options.highWaterMarkBytes });
+    this.handshake = handshake;
+    this.decoder = decoder;
+    this.encoder = encoder;
+    this.request = request;
+    handshake.on('response', (response: HandshakeResponse) => this.dispatchResponse(response));
+    handshake.on('error', (error) => this.handshakeFailed(error));
+    decoder.on('error', (error) => this.fail(asWebSocketError(error)));
+    encoder.on('error', (error) => this.fail(asWebSocketError(error)));
+    socket.on('drain', this.onDrain);
+    socket.pipe(handshake).pipe(decoder);
+    encoder.pipe(socket);
+    this.dispatch('transport-ready');
+  }
+
+  private response: HandshakeResponse | undefined;
+
+  private dispatchResponse(response: HandshakeResponse): void {
+    this.response = response;
+    this.dispatch('response');
+  }
+
+  /** A refused handshake: follow a redirect when allowed, else fail. */
+  private handshakeFailed(error: unknown): void {
+    const decision = decideRedirect(error, this.target, this.redirectsSoFar, this.options);
+    if (decision.kind === 'refuse') return this.fail(decision.error);
+    if (decision.kind === 'not-a-redirect') return this.fail(asWebSocketError(error));
+    this.redirectTo = decision.to;
+    this.dispatch('redirect');
+  }
+
+  private opened(): void {
+    const response = this.response!;
+    this.response = undefined;
+    clearTimeout(this.handshakeTimer);
+    this.openedAt = Date.now();
+    const negotiated = this.negotiator?.negotiated;
+    // Declined (undefined): the decoder then refuses RSV1 with 1002 (it alone checks RSV1).
+    this.decoder?.setCompression(negotiated !== undefined);
+    this.inflateSink?.negotiate(negotiated);
+    if (negotiated) {
+      const pmd = this.options.perMessageDeflate!;
+      this.deflater = new MessageDeflater({
+        negotiated,
+        thresholdBytes: pmd.thresholdBytes,
+        level: pmd.level,
+        memLevel: pmd.memLevel,
+        limiter: zlibLimiterFor(pmd),
+        // send() lets the caller reuse its buffer at once; compression is asynchronous.
+        copyPayloads: true,
+      });
+    }
+    if (this.options.pingIntervalMs > 0) {
+      const pinger = new PingInjector({ pingIntervalMs: this.options.pingIntervalMs, pongTimeoutMs: this.options.pongTimeoutMs });
+      this.pinger = pinger;
+      pinger.on('error', (error) => this.fail(asWebSocketError(error)));
+      pinger.pipe(this.encoder!, { end: false });
+    }
+    this.host.attemptOpened(this, response);
+    // close() was called while connecting: what was queued went out first, now the closing handshake.
+    const deferred = this.deferredClose;
+    this.deferredClose = undefined;
+    if (deferred !== undefined && this.phase === 'open') this.requestClose(deferred);
+  }
+
+  // ---------------------------------------------------------------------------
+  // The decoder's events (DecoderSink), handled as they are decoded. Only an
+  // open (or closing) attempt delivers: after a failure everything is dropped
+  // (RFC 6455 7.1.7), whoever found the fault.
+
+  data(opcode: number, chunk: Buffer, start: number, end: number, messageStart: boolean, messageEnd: boolean): void {
+    if (this.phase !== 'open' && this.phase !== 'closing') return;
+    if (messageStart && messageEnd) {
+      // The whole message is in one read: a string straight from the chunk, or a view of it.
+      if (opcode === Opcode.Text) {
+        // The decoder left the UTF-8 check to us (sinkValidatesWholeText): decode strictly.
+        let text: string;
+        try {
+          text = decodeUtf8(chunk, start, end);
+        } catch (error) {
+          return this.fail(error as ProtocolError);
+        }
+        this.host.attemptMessage(text, false);
+      } else if (this.options.fragments === 'list') this.host.attemptMessage([chunk.subarray(start, end)], true);
+      else this.host.attemptMessage(chunk.subarray(start, end), true);
+      return;
+    }
+    const remaining = messageStart ? this.decoder?.decoder.messageRemainingBytes : undefined;
+    const message = this.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining);
+    if (message === undefined) return;
+    if (message.opcode === Opcode.Binary) this.host.attemptMessage(message.data, true);
+    else this.host.attemptMessage((Array.isArray(message.data) ? Buffer.concat(message.data) : message.data).toString('utf8'), false);
+  }
+
+  control(opcode: number, payload: Buffer): void {
+    if (this.phase !== 'open' && this.phase !== 'closing') return;
+    if (opcode === Opcode.Ping) {
+      // RFC 6455 5.5.2: answer with a pong carrying the same payload, unless we already sent a close.
+      if (!this.closeSent) this.encoder!.enqueue({ opcode: Opcode.Pong, payload });
+      this.host.attemptControl('ping', payload);
+    } else {
+      this.pinger?.pongReceived();
+      this.host.attemptControl('pong', payload);
+    }
+  }
+
+  close(code: number | undefined, reason: string): void {
+    if (this.phase !== 'open' && this.phase !== 'closing') return;
+    this.closeReceivedFrame = { code, reason };
+    // RFC 6455 5.5.1: answer a close with a close; echo the status code received.
+    this.dispatch('close-received', undefined, code === undefined ? Buffer.alloc(0) : encodeClosePayload(code));
+  }
+
+  error(error: ProtocolError): void {
+    this.fail(error);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Closing.
+
+  /** Ends the outgoing side once every frame given so far (some may be in zlib) is encoded. */
+  private endOutbound(): void {
+    const encoder = this.encoder;
+    if (!encoder) return;
+    if (!this.deflater) return void encoder.end();
+    this.deflater.flush(() => {
+      if (this.phase !== 'closed') encoder.end();
+    });
+  }
+
+  /** Sends a close frame (once) and starts the close timer. */
+  private sendClose(payload: Buffer): void {
+    const encoder = this.encoder;
+    if (this.closeSent || !encoder) return;
+    this.closeSent = true;
+    this.pinger?.unpipe();
+    this.pinger?.destroy();
+    if (this.deflater) {
+      // Behind any message still being compressed: what was sent before close() goes first.
+      this.deflater.frame({ opcode: Opcode.Close, payload }, (error, frame) => {
+        if (this.phase === 'closed' || error) return;
+        encoder.enqueue(frame);
+        encoder.flushBatch();
+      });
+    } else {
+      encoder.enqueue({ opcode: Opcode.Close, payload });
+      encoder.flushBatch();
+    }
+    this.startCloseTimer();
+  }
+
+  private startCloseTimer(): void {
+    clearTimeout(this.closeTimer);
+    const timeoutMs = this.options.closeTimeoutMs;
+    this.closeTimer = setTimeout(() => {
+      this.dispatch(
+        'close-timeout',
+        new ConnectionError(ErrorCode.CloseTimeout, `the server did not complete the closing handshake within ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    this.closeTimer.unref();
+  }
+
+  /** Drops the socket (or the transport being opened); its 'close' ends the attempt. */
+  private destroy(): void {
+    // Nothing more is delivered, even what is left of the current read.
+    this.paused = true;
+    this.abort.abort();
+    const socket = this.socket;
+    if (socket === undefined) {
+      setImmediate(this.socketDone); // the transport's promise settles on its own; transportReady() drops a late socket
+      return;
+    }
+    // Stages waited on for the end of the inbound side are destroyed too, so that wait ends.
+    this.handshake?.destroy();
+    this.decoder?.destroy();
+    if (!socket.destroyed) socket.destroy();
+  }
+
+  /** The attempt is over: free everything and report the close, once. */
+  private finish(): void {
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.closeTimer);
+    this.pinger?.destroy();
+    this.handshake?.destroy();
+    this.decoder?.destroy();
+    this.inflateSink?.destroy();
+    this.deflater?.close();
+    this.encoder?.destroy();
+    const socket = this.socket;
+    if (socket) {
+      socket.destroy();
+      socket.off('close', this.onSocketClose);
+      socket.off('drain', this.onDrain);
+      // 'error' stays: a destroyed socket may still emit one, which must not go unhandled.
+    }
+    this.decoder?.off('end', this.socketDone);
+    this.decoder?.off('close', this.socketDone);
+    this.assembler.reset();
+    this.abort.abort();
+    let code: number = CloseCode.AbnormalClosure;
+    let reason = '';
+    if (this.closeReceivedFrame) {
+      code = this.closeReceivedFrame.code ?? CloseCode.NoStatusReceived;
+      reason = this.closeReceivedFrame.reason;
+    } else if (this.failCode !== undefined) {
+      code = this.failCode;
+    }
+    const openForMs = this.openedAt === undefined ? undefined : Date.now() - this.openedAt;
+    this.host.attemptEnded(this, { code, reason, error: this.reported, openForMs, redirectTo: this.redirectTo });
+  }
+
+  /** Emits 'drain' once the buffered bytes are back under the mark; the socket's 'drain' calls it again. */
+  private drained(): void {
+    if (!this.bufferFull || this.phase === 'closed') return;
+    if (this.bufferedAmount >= this.options.highWaterMarkBytes) {
+      const socket = this.socket;
+      if (!socket || socket.destroyed || socket.writableEnded || socket.writableNeedDrain) return; // its 'drain' comes
+      if (socket.writableLength > 0) {
+        // A socket that takes the rest at once emits no further 'drain': an empty write's
+        // callback says when what the socket holds now is written, then look again.
+        socket.write(Buffer.alloc(0), () => this.drained());
+      } else if ((this.deflater?.pendingBytes ?? 0) === 0) {
+        // The bytes wait in the encoder's batch, flushed at the end of this turn.
+        setImmediate(() => this.drained());
+      }
+      // Otherwise they are in zlib, whose callback looks again.
+      return;
+    }
+    this.bufferFull = false;
+    this.host.attemptBuffer('drain');
+  }
+}
+
+function asWebSocketError(error: unknown): WebSocketError {
+  if (error instanceof WebSocketError) return error;
+  return new ConnectionError(ErrorCode.ConnectionLost, (error as Error).message ?? String(error), { cause: error });
+}
