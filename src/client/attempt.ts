@@ -173,7 +173,7 @@ export class Attempt implements DecoderSink {
       });
       below = this.deflater.pendingBytes + encoder.bufferedBytes < mark;
     } else {
-      below = encoder.enqueue({ opcode, payload });
+      below = encoder.enqueueMessage(opcode, payload);
     }
     const ok = below && (this.socket?.writableLength ?? 0) < mark;
     if (!ok && !this.bufferFull) {
@@ -386,7 +386,9 @@ export class Attempt implements DecoderSink {
     if (handshake.readableLength > 0 || handshake.writableLength > 0 || socket.readableEnded || socket.destroyed) return;
     socket.unpipe(handshake);
     handshake.unpipe(decoder);
-    socket.pipe(decoder);
+    // Bytes the decoder has not taken yet go first: then pipe, else read straight in.
+    if (decoder.writableLength > 0) socket.pipe(decoder);
+    else decoder.readFrom(socket);
     this.handshake = undefined;
     handshake.destroy();
   };
