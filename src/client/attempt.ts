@@ -63,7 +63,8 @@ export class Attempt implements DecoderSink {
   /** The decoder's pause flag (DecoderSink): how pause() stops reading. */
   paused: boolean;
   socket: Duplex | undefined;
-  private readonly abort = new AbortController();
+  /** Cancels the transport while it opens; let go once it is up unless a `createConnection` holds its signal. */
+  private abort: AbortController | undefined = new AbortController();
   private handshake: HandshakeStream | undefined;
   private decoder: FrameDecoderStream | undefined;
   private encoder: FrameEncoderStream | undefined;
@@ -119,7 +120,7 @@ export class Attempt implements DecoderSink {
       proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(this.target.url) : undefined),
       proxyTimeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
       createConnection: options.createConnection,
-      signal: this.abort.signal,
+      signal: this.abort!.signal,
       onTlsStart: () => this.dispatch('tcp-connected'),
     }).then(
       (socket) => this.transportReady(socket),
@@ -273,6 +274,9 @@ export class Attempt implements DecoderSink {
       return;
     }
     this.socket = socket;
+    // Our own transport code listens to the signal only while it opens (an idle connection
+    // need not keep an EventTarget); a user's createConnection may listen for longer.
+    if (this.options.createConnection === undefined) this.abort = undefined;
     if (socket instanceof net.Socket) socket.setNoDelay(true);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
@@ -317,7 +321,7 @@ export class Attempt implements DecoderSink {
     encoder.on('error', (error) => this.fail(asWebSocketError(error)));
     socket.on('drain', this.onDrain);
     socket.pipe(handshake).pipe(decoder);
-    encoder.pipe(socket);
+    encoder.writeTo(socket);
     this.dispatch('transport-ready');
   }
 
@@ -495,7 +499,7 @@ export class Attempt implements DecoderSink {
   private destroy(): void {
     // Nothing more is delivered, even what is left of the current read.
     this.paused = true;
-    this.abort.abort();
+    this.abort?.abort();
     const socket = this.socket;
     if (socket === undefined) {
       setImmediate(this.socketDone); // the transport's promise settles on its own; transportReady() drops a late socket
@@ -527,7 +531,7 @@ export class Attempt implements DecoderSink {
     this.decoder?.off('end', this.socketDone);
     this.decoder?.off('close', this.socketDone);
     this.assembler.reset();
-    this.abort.abort();
+    this.abort?.abort();
     let code: number = CloseCode.AbnormalClosure;
     let reason = '';
     if (this.closeReceivedFrame) {

@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { FrameEncoder, type FrameEncoderOptions, type FrameSpec } from '../protocol/frame-encoder.js';
 
 /** Default high-water mark of the encoded bytes waiting to be read: 1 MiB. */
@@ -22,6 +22,8 @@ export class FrameEncoderStream extends Transform {
   readonly encoder: FrameEncoder;
   private readonly highWaterMarkBytes: number;
   private flushScheduled = false;
+  /** Set by writeTo(). */
+  private destination: Writable | undefined;
 
   constructor(options: FrameEncoderStreamOptions) {
     super({ writableObjectMode: true, readableHighWaterMark: options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES });
@@ -61,11 +63,41 @@ export class FrameEncoderStream extends Transform {
     return this.bufferedBytes < this.highWaterMarkBytes;
   }
 
+  /**
+   * Writes the encoded bytes straight to `destination` (the socket) instead
+   * of pushing them to the readable side: what `this.pipe(destination)`
+   * does, without a pipe's dozen listeners per connection, and a batch of
+   * several buffers goes out as one `writev`. Ends `destination` when this
+   * stream ends. Backpressure is then the destination's own
+   * (`writableLength`, `'drain'`), which the caller watches.
+   */
+  writeTo(destination: Writable): void {
+    this.destination = destination;
+    this.once('end', () => {
+      if (!destination.destroyed && !destination.writableEnded) destination.end();
+    });
+    // Nothing is pushed but the end: flow so that 'end' comes.
+    this.resume();
+  }
+
   /** Pushes what is batched now, without waiting for the end of the turn. */
   flushBatch(): void {
     this.flushScheduled = false;
     if (this.destroyed || this.writableFinished) return;
-    for (const buffer of this.encoder.take()) this.push(buffer);
+    const buffers = this.encoder.take();
+    const destination = this.destination;
+    if (destination === undefined) {
+      for (const buffer of buffers) this.push(buffer);
+      return;
+    }
+    if (destination.destroyed || destination.writableEnded || buffers.length === 0) return;
+    if (buffers.length === 1) {
+      destination.write(buffers[0]);
+      return;
+    }
+    destination.cork();
+    for (const buffer of buffers) destination.write(buffer);
+    destination.uncork();
   }
 
   override _transform(frame: FrameSpec, _encoding: BufferEncoding, callback: TransformCallback): void {
