@@ -1,9 +1,11 @@
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { DecoderSink } from '../../src/protocol/frame-decoder.js';
+import { FrameDecoder, type DecoderSink } from '../../src/protocol/frame-decoder.js';
 import { FrameEncoder } from '../../src/protocol/frame-encoder.js';
+import { Opcode } from '../../src/protocol/opcode.js';
 import { FrameDecoderStream } from '../../src/streams/frame-decoder-stream.js';
+import { FrameEncoderStream } from '../../src/streams/frame-encoder-stream.js';
 
 /** A loopback TCP pair: what the server side writes, the client socket reads. */
 async function socketPair(): Promise<{ client: net.Socket; server: net.Socket; close(): void }> {
@@ -60,6 +62,32 @@ describe('FrameDecoderStream.readFrom', () => {
       server.end();
       await once(decoder, 'end');
       expect(texts).toEqual(sent);
+    } finally {
+      close();
+    }
+  });
+});
+
+describe('FrameEncoderStream.writeTo', () => {
+  it('writes batches straight to the socket, in order, and ends it when the stream ends', async () => {
+    const { client, server, close } = await socketPair();
+    try {
+      const received: Buffer[] = [];
+      server.on('data', (chunk: Buffer) => received.push(chunk));
+      const serverEnded = once(server, 'end');
+      const encoder = new FrameEncoderStream({ role: 'client' });
+      encoder.writeTo(client);
+      const big = Buffer.alloc(100_000, 7);
+      encoder.enqueueMessage(Opcode.Text, 'small');
+      encoder.enqueueMessage(Opcode.Binary, big);
+      encoder.write({ opcode: Opcode.Ping, payload: 'p' });
+      encoder.enqueueMessage(Opcode.Text, 'last');
+      expect(encoder.readableLength).toBe(0); // nothing waits on the readable side
+      encoder.end({ opcode: Opcode.Close, payload: Buffer.from([0x03, 0xe8]) });
+      await serverEnded;
+      const decoder = new FrameDecoder({ role: 'server' });
+      const seen = decoder.push(Buffer.concat(received)).map((e) => (e.type === 'data' ? `${e.opcode}:${e.payload.length}` : e.type));
+      expect(seen).toEqual(['1:5', '2:100000', 'ping', '1:4', 'close']);
     } finally {
       close();
     }
