@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^wspipe$/, replacement: src('index.ts') },
       { find: /^wspipe\/protocol$/, replacement: src('protocol/index.ts') },
       { find: /^wspipe\/streams$/, replacement: src('streams/index.ts') },
+      { find: /^wspipe\/relay$/, replacement: src('relay/index.ts') },
     ],
   },
   test: {

@@ -4,19 +4,24 @@
 // raw peer as the sender, whose send measurement (lib/driver.js, counted and
 // checked by the sink) goes through the relay. Reports as the driver does.
 //
-//   tcp-relay     the obvious implementation: one net.Socket per side, piped
-//                 both ways, bytes never looked at
-//   wspipe-relay  startRelay() from examples/relay.mjs (or from the file in
-//                 $WSPIPE_RELAY_MODULE): decodes the client's frames and sends
-//                 them on from its own client connection
+//   tcp-relay          the obvious implementation: one net.Socket per side,
+//                      piped both ways, bytes never looked at
+//   wspipe-relay       createRelay() from wspipe/relay (the build: dist/relay),
+//                      no hook: frames re-masked in place and passed on
+//   wspipe-relay-hook  the same with a pass-through onMessage hook: every
+//                      message assembled, shown to the hook, sent as one frame
+//
+// relay-pmd16k runs its own compressing sender and sink (relay-pmd.js), not
+// the raw peer and the load server: the relays then carry compressed frames.
 import net from 'node:net';
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const RELAY_EXAMPLE = path.join(BENCH_DIR, '..', 'examples', 'relay.mjs');
+const RELAY_MODULE = path.join(BENCH_DIR, '..', 'dist', 'relay', 'index.js');
 
 class RelayUnavailable extends Error {}
 
@@ -51,19 +56,29 @@ function startTcpRelay(loadPort) {
   });
 }
 
-async function startWspipeRelay(loadPort) {
-  const file = process.env.WSPIPE_RELAY_MODULE ? path.resolve(process.env.WSPIPE_RELAY_MODULE) : RELAY_EXAMPLE;
-  if (!existsSync(file)) throw new RelayUnavailable(`${path.relative(process.cwd(), file)} is not there (it comes from branch relay)`);
-  const { startRelay } = await import(pathToFileURL(file).href);
-  if (typeof startRelay !== 'function') throw new RelayUnavailable(`${file} exports no startRelay`);
+async function startWspipeRelay(loadPort, hooked) {
+  if (!existsSync(RELAY_MODULE)) throw new RelayUnavailable('dist/relay/index.js is not there (npm run build)');
+  const { createRelay } = await import(pathToFileURL(RELAY_MODULE).href);
   // The relay appends the client's request path (/sink) to the upstream's.
-  return startRelay({ host: '127.0.0.1', port: 0, upstream: `ws://127.0.0.1:${loadPort}/` });
+  const relay = createRelay({ upstream: `ws://127.0.0.1:${loadPort}/`, ...(hooked ? { onMessage: () => undefined } : {}) });
+  const { port } = await relay.listen({ host: '127.0.0.1', port: 0 });
+  return { port, close: () => relay.close(), get stats() { return relay.metrics; } };
 }
 
-/** The raw peer sends the job's workload to the relay's port; resolves with its report. */
+/** The compressing sink of relay-pmd16k, in its own process; resolves with its port and a stop(). */
+async function startPmdSink() {
+  const child = fork(path.join(BENCH_DIR, 'relay-pmd.js'), ['sink'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  const [msg] = await once(child, 'message');
+  return { port: msg.port, stop: () => child.kill() };
+}
+
+/** The raw peer (or the compressing sender) sends the job's workload to the relay's port; resolves with its report. */
 function runSender(job, relayPort) {
+  const compressed = job.workload === 'relay-pmd16k';
+  const file = compressed ? path.join(BENCH_DIR, 'relay-pmd.js') : path.join(BENCH_DIR, 'peers', 'raw.js');
+  const args = [JSON.stringify({ ...job, peer: compressed ? 'relay-pmd' : 'raw', port: relayPort })];
   return new Promise((resolve) => {
-    const sender = fork(path.join(BENCH_DIR, 'peers', 'raw.js'), [JSON.stringify({ ...job, peer: 'raw', port: relayPort })], {
+    const sender = fork(file, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv: [],
     });
@@ -83,19 +98,48 @@ function snapshot(stats) {
   }
 }
 
+/** relay-rss: what each held relayed connection costs the relay process, after GC. */
+async function measureMemory(job, relay) {
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) {
+      globalThis.gc?.();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return process.memoryUsage();
+  };
+  const before = await settle();
+  const holder = fork(path.join(BENCH_DIR, 'relay-pmd.js'), ['hold', JSON.stringify({ ...job, port: relay.port })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  const [msg] = await once(holder, 'message');
+  if (msg.error) return { error: msg.error };
+  const after = await settle();
+  holder.send('done');
+  await once(holder, 'exit');
+  const each = (key) => (after[key] - before[key]) / msg.held / 1024;
+  return { ok: true, value: each('rss'), extra: { heapUsedKiB: each('heapUsed'), externalKiB: each('external'), connections: msg.held } };
+}
+
 async function measure(job) {
   let relay;
+  const sink = job.workload === 'relay-pmd16k' ? await startPmdSink() : undefined;
+  const upstreamPort = sink ? sink.port : job.port;
   try {
-    relay = job.peer === 'tcp-relay' ? await startTcpRelay(job.port) : await startWspipeRelay(job.port);
+    relay = job.peer === 'tcp-relay' ? await startTcpRelay(upstreamPort) : await startWspipeRelay(upstreamPort, job.peer === 'wspipe-relay-hook');
   } catch (err) {
+    sink?.stop();
     if (err instanceof RelayUnavailable) return { skipped: err.message };
     throw err;
+  }
+  if (job.workload === 'relay-rss') {
+    const result = await measureMemory(job, relay);
+    await relay.close();
+    return result;
   }
   const cpu0 = process.cpuUsage();
   const result = await runSender(job, relay.port);
   const cpu = process.cpuUsage(cpu0);
   const stats = snapshot(relay.stats);
   await relay.close();
+  sink?.stop();
   if (!result.ok) return result;
   // The relay's CPU time covers the sender's warm-up too; it is there to
   // compare relays with each other, not to divide by the counted messages.

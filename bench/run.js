@@ -269,13 +269,15 @@ function markdown(report) {
   const relay = report.workloads.filter((w) => w.kind === 'relay');
   if (relay.length) {
     lines.push('');
-    lines.push(`Relays, between the raw peer (sending) and the load server's sink:`);
+    lines.push(`Relays, between a sender and a sink (the raw peer and the load server; relay-pmd.js for the compressed row):`);
     lines.push('');
     lines.push(`| workload | unit | ${RELAY_PEERS.map((p) => p.title).join(' | ')} | relay/plain |`);
     lines.push(`|---|---|${RELAY_PEERS.map(() => '---:').join('|')}|---:|`);
     for (const w of relay) {
-      const cells = RELAY_PEERS.map((p) => cell(w.peers[p.name], w.unit, report.rounds));
-      lines.push(`| ${w.title} | ${w.unit} ${arrow(w)} | ${cells.join(' | ')} | ${ratio(w.peers['wspipe-relay'], w.peers['tcp-relay'])} |`);
+      for (const row of [w, ...extraRows(w)]) {
+        const cells = RELAY_PEERS.map((p) => cell(row.peers[p.name], row.unit, report.rounds));
+        lines.push(`| ${row.title} | ${row.unit} ${arrow(row)} | ${cells.join(' | ')} | ${ratio(row.peers['wspipe-relay'], row.peers['tcp-relay'])} |`);
+      }
     }
   }
   const mask = report.workloads.filter((w) => w.kind === 'mask');

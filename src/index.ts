@@ -35,3 +35,18 @@ export {
   type HandshakeResponse,
   type Role,
 } from './protocol/index.js';
+
+// Standard interfaces over the same client (issue 10): WHATWG WebSocket and WebSocketStream, a Node Duplex.
+export { WebSocket, type BinaryType, type WebSocketInit, type WebSocketSendData } from './interfaces/websocket.js';
+export { CloseEvent, ErrorEvent, type CloseEventInit, type ErrorEventInit } from './interfaces/dom.js';
+export {
+  WebSocketStream,
+  WebSocketStreamError,
+  type WebSocketStreamOptions,
+  type WebSocketOpenInfo,
+  type WebSocketCloseInfo,
+} from './interfaces/websocket-stream.js';
+export { createWebSocketStream, type WebSocketDuplexOptions } from './interfaces/duplex.js';
+export type { WebSocketClientEvents, MessageArgs } from './interfaces/typed-events.js';
+export type { ConnectionClosed } from './interfaces/connection-promises.js';
+export type { MessagesOptions } from './interfaces/message-iterator.js';

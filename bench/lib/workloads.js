@@ -28,7 +28,8 @@ export const CLIENT_RATIOS = [
  */
 export const RELAY_PEERS = [
   { name: 'tcp-relay', title: 'plain TCP relay', file: 'relay-throughput.js' },
-  { name: 'wspipe-relay', title: 'wspipe relay (examples/relay.mjs)', file: 'relay-throughput.js' },
+  { name: 'wspipe-relay', title: 'wspipe/relay', file: 'relay-throughput.js' },
+  { name: 'wspipe-relay-hook', title: 'wspipe/relay, onMessage hook', file: 'relay-throughput.js' },
 ];
 
 /** Masking implementations, in table order; all run by mask.js. */
@@ -87,6 +88,27 @@ export const WORKLOADS = [
   // Relays (issue 6): the raw peer sends through a relay to /sink.
   { id: 'relay-bin16k', title: 'relay 16 KiB binary to the sink', unit: 'msg/s', better: 'higher', kind: 'relay', payload: { binaryBytes: 16 * 1024 }, batchBytes: 64 * 1024 },
   { id: 'relay-text16', title: 'relay 16-byte text to the sink', unit: 'msg/s', better: 'higher', kind: 'relay', payload: { text: TEXT16 }, batchBytes: 64 * 1024 },
+  // Issue 11: compressed frames passed through (relay-pmd.js sends and sinks them); a hook would inflate, so no hook column.
+  {
+    id: 'relay-rss',
+    title: 'relayed idle connection, relay RSS each',
+    unit: 'KiB',
+    better: 'lower',
+    kind: 'relay',
+    peers: ['tcp-relay', 'wspipe-relay'],
+    alsoShow: [{ key: 'heapUsedKiB', title: 'relayed idle connection, relay heapUsed each' }],
+  },
+  {
+    id: 'relay-pmd16k',
+    title: 'relay 16 KiB JSON, compressed, passed through',
+    unit: 'msg/s',
+    better: 'higher',
+    kind: 'relay',
+    // relay-pmd.js sends each as the same deflated 16 KiB JSON message.
+    payload: { binaryBytes: 16 * 1024 },
+    batchBytes: 64 * 1024,
+    peers: ['tcp-relay', 'wspipe-relay'],
+  },
   { id: 'mask-64', title: 'mask 64 B', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 64 },
   { id: 'mask-1k', title: 'mask 1 KiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 1024 },
   { id: 'mask-16k', title: 'mask 16 KiB', unit: 'MB/s', better: 'higher', kind: 'mask', bytes: 16 * 1024 },

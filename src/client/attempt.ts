@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ConnectionError, ErrorCode, ProtocolError, WebSocketError, wireCloseCodeFor } from '../protocol/errors.js';
@@ -21,6 +21,7 @@ import type { ParsedUrl, ResolvedOptions } from './options.js';
 import { proxyForUrl } from './proxy.js';
 import { decideRedirect } from './redirect.js';
 import { openTransport, toConnectionError } from './transport.js';
+import { MessageStreamer } from '../interfaces/message-streamer.js';
 
 /** How an attempt ended, for the client's close report and its reconnect decision. */
 export interface AttemptEnd {
@@ -41,6 +42,8 @@ export interface AttemptHost {
   /** The 101 arrived: send the queued messages and report the open. */
   attemptOpened(attempt: Attempt, response: HandshakeResponse): void;
   attemptMessage(data: string | Buffer | Buffer[], isBinary: boolean): void;
+  /** With `fragments: 'stream'`: a binary message, as a Readable of its pieces, at its first piece. */
+  attemptMessageStream(stream: Readable): void;
   attemptControl(event: 'ping' | 'pong', payload: Buffer): void;
   attemptError(error: WebSocketError): void;
   attemptBuffer(event: 'bufferFull' | 'drain'): void;
@@ -60,8 +63,12 @@ export interface AttemptHost {
 export class Attempt implements DecoderSink {
   /** Where the attempt is; changed only by `dispatch()`. */
   phase: Phase = 'connecting';
-  /** The decoder's pause flag (DecoderSink): how pause() stops reading. */
+  /** The decoder's pause flag (DecoderSink), a plain field on the hot path: the client's pause(), or a streamed message's reader that is behind. */
   paused: boolean;
+  /** The client's pause() alone. */
+  private userPaused: boolean;
+  /** With `fragments: 'stream'`: binary messages as Readables; a reader that falls behind pauses the decoder. */
+  private readonly streamer: MessageStreamer | undefined;
   socket: Duplex | undefined;
   /** Cancels the transport while it opens; let go once it is up unless a `createConnection` holds its signal. */
   private abort: AbortController | undefined = new AbortController();
@@ -96,8 +103,25 @@ export class Attempt implements DecoderSink {
     private readonly redirectsSoFar: number,
     paused: boolean,
   ) {
+    this.userPaused = paused;
     this.paused = paused;
-    this.assembler = new MessageAssembler({ concat: options.fragments === 'concat' });
+    this.assembler = new MessageAssembler({ concat: options.fragments !== 'list' });
+    this.streamer =
+      options.fragments === 'stream'
+        ? new MessageStreamer(
+            (stream) => this.host.attemptMessageStream(stream),
+            (full) => {
+              this.paused = full || this.userPaused;
+              if (!this.paused) this.resumeReading();
+            },
+          )
+        : undefined;
+  }
+
+  /** The client's pause() and resume(); a streamed message's reader may still hold reading back. */
+  setPaused(paused: boolean): void {
+    this.userPaused = paused;
+    this.paused = paused || (this.streamer?.full ?? false);
   }
 
   /** Opens the transport; the handshake timer covers the connect too. */
@@ -404,6 +428,7 @@ export class Attempt implements DecoderSink {
 
   data(opcode: number, chunk: Buffer, start: number, end: number, messageStart: boolean, messageEnd: boolean): void {
     if (this.phase !== 'open' && this.phase !== 'closing') return;
+    if (this.streamer !== undefined && opcode === Opcode.Binary) return this.streamer.piece(chunk.subarray(start, end), messageStart, messageEnd);
     if (messageStart && messageEnd) {
       // The whole message is in one read: a string straight from the chunk, or a view of it.
       if (opcode === Opcode.Text) {
@@ -498,7 +523,7 @@ export class Attempt implements DecoderSink {
   /** Drops the socket (or the transport being opened); its 'close' ends the attempt. */
   private destroy(): void {
     // Nothing more is delivered, even what is left of the current read.
-    this.paused = true;
+    this.setPaused(true);
     this.abort?.abort();
     const socket = this.socket;
     if (socket === undefined) {
@@ -531,6 +556,7 @@ export class Attempt implements DecoderSink {
     this.decoder?.off('end', this.socketDone);
     this.decoder?.off('close', this.socketDone);
     this.assembler.reset();
+    this.streamer?.abort(this.reported ?? new ConnectionError(ErrorCode.ConnectionLost, 'the connection ended before the end of the message'));
     this.abort?.abort();
     let code: number = CloseCode.AbnormalClosure;
     let reason = '';

@@ -72,8 +72,13 @@ export interface WebSocketClientOptions {
   maxQueuedBytes?: number;
   /** Outgoing bytes buffered before `send()` returns false and `'bufferFull'` fires. Default 1 MiB. */
   highWaterMarkBytes?: number;
-  /** A binary message that spans reads: one `Buffer` (`'concat'`, one copy) or the list of views (`'list'`, no copy). */
-  fragments?: 'concat' | 'list';
+  /**
+   * A binary message that spans reads: one `Buffer` (`'concat'`, one copy), the list of views
+   * (`'list'`, no copy), or (`'stream'`) every binary message as a `Readable` of its pieces as they
+   * arrive, in a `'messageStream'` event instead of `'message'`: any size in bounded memory (raise
+   * `maxMessageBytes` to match). A compressed message is inflated whole first.
+   */
+  fragments?: 'concat' | 'list' | 'stream';
   /** TLS options for `wss:` (ca, cert, key, servername, rejectUnauthorized, ...). */
   tls?: TlsConnectionOptions;
   /** Reconnect automatically when the connection ends for a retryable reason. Default off. */
@@ -114,7 +119,7 @@ export interface ResolvedOptions {
   maxMessageBytes: number;
   maxQueuedBytes: number;
   highWaterMarkBytes: number;
-  fragments: 'concat' | 'list';
+  fragments: 'concat' | 'list' | 'stream';
   tls: TlsConnectionOptions | undefined;
   reconnect: (BackoffPolicy & { shouldReconnect?: (reason: EndReason) => boolean }) | undefined;
   createConnection: WebSocketClientOptions['createConnection'];
@@ -259,7 +264,7 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
     maxMessageBytes: checkSize('maxMessageBytes', o.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
     maxQueuedBytes: checkSize('maxQueuedBytes', o.maxQueuedBytes, 16 * 1024 * 1024),
     highWaterMarkBytes: checkSize('highWaterMarkBytes', o.highWaterMarkBytes, 1024 * 1024),
-    fragments: checkEnum('fragments', o.fragments, ['concat', 'list'], 'concat'),
+    fragments: checkEnum('fragments', o.fragments, ['concat', 'list', 'stream'], 'concat'),
     tls: o.tls as TlsConnectionOptions | undefined,
     reconnect: resolveReconnect(o.reconnect),
     createConnection: checkFunction('createConnection', o.createConnection),

@@ -1,7 +1,9 @@
-import { EventEmitter } from 'node:events';
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, UsageError, WebSocketError } from '../protocol/errors.js';
+import { TypedEventEmitter, type Callback, type WebSocketClientEvents } from '../interfaces/typed-events.js';
+import { ConnectionPromises, type ConnectionClosed } from '../interfaces/connection-promises.js';
+import { iterateMessages, type MessagesOptions } from '../interfaces/message-iterator.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { MAX_CONTROL_PAYLOAD_BYTES, Opcode } from '../protocol/opcode.js';
 import { checkDuration } from '../protocol/option-checks.js';
@@ -45,15 +47,18 @@ export interface SendOptions {
  * its lifecycle in `lifecycle.ts`. Reconnecting builds a new attempt on a new
  * socket.
  */
-export class WebSocketClient extends EventEmitter {
+export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   /** Fires when the TCP (or TLS) connection is up. */
   onConnect: ((conn: WebSocketClient) => void) | undefined;
   /** Fires when the opening handshake completed; `response` is the server's 101. */
   onWebSocketConnect: ((conn: WebSocketClient, response: HandshakeResponse) => void) | undefined;
-  /** Fires for each message: text as a string, binary as a Buffer (or a list of Buffers with `fragments: 'list'`). */
-  onMessage: ((conn: WebSocketClient, data: string | Buffer | Buffer[], isBinary: boolean) => void) | undefined;
+  /**
+   * Fires for each message: text as a string, binary as a Buffer (or a list of Buffers with
+   * `fragments: 'list'`). Declared `(conn, ...[data, isBinary]: MessageArgs)`, `data` is narrowed by `isBinary`.
+   */
+  onMessage: Callback<[conn: WebSocketClient, data: string | Buffer | Buffer[], isBinary: boolean]> | undefined;
   /** Fires on an error; `code` is a stable `WSP_ERR_*` string. */
-  onError: ((conn: WebSocketClient, code: string, message: string, error: WebSocketError) => void) | undefined;
+  onError: ((conn: WebSocketClient, code: ErrorCode, message: string, error: WebSocketError) => void) | undefined;
   /** Fires once per connection attempt when it has ended, with the close code (1006: no close frame). */
   onClose: ((conn: WebSocketClient, code: number, reason: string) => void) | undefined;
   /** Fires when buffered outgoing bytes go over `highWaterMarkBytes`. */
@@ -78,6 +83,7 @@ export class WebSocketClient extends EventEmitter {
   private reconnectAfterEnd: number | undefined;
   private retries = 0;
   private lastResponse: HandshakeResponse | undefined;
+  private readonly promises = new ConnectionPromises();
   private readonly onAbort = (): void => {
     this.cancelReconnect();
     this.terminate();
@@ -117,6 +123,51 @@ export class WebSocketClient extends EventEmitter {
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedAmount(): number {
     return this.queue.bytes + (this.attempt?.bufferedAmount ?? 0);
+  }
+
+  /**
+   * The server's 101 once the connection is open: the current one's if it
+   * opened, else the next one's (across reconnects). Rejects with the error
+   * that ended the last attempt when it never opened and no other follows.
+   */
+  get opened(): Promise<HandshakeResponse> {
+    return this.promises.opened(this.attempt?.everOpened ? this.lastResponse : undefined, this.underWay());
+  }
+
+  /**
+   * How the connection under way (or the next one) ended: `{ code, reason,
+   * error }`. Each connection of a reconnecting client has its own; with
+   * nothing under way, the last one's. Never rejects: an unclean end is
+   * 1006 with its `error`.
+   */
+  get closed(): Promise<ConnectionClosed> {
+    return this.promises.closed(this.underWay());
+  }
+
+  /**
+   * The messages as an async iterator with backpressure (the client is
+   * paused while `highWaterMark` messages wait for the loop); across
+   * reconnects, until the last connection ends. Leaving the loop early
+   * closes the connection. `for await (const m of client)` is the same.
+   */
+  messages(options?: MessagesOptions): AsyncIterableIterator<string | Buffer> {
+    return iterateMessages(this, options);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<string | Buffer> {
+    return this.messages();
+  }
+
+  /** `await using client = ...`: closes (1000), stops reconnecting, and waits for the end of the connection. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const ending = this.attempt !== undefined;
+    this.close();
+    if (ending) await this.closed;
+  }
+
+  /** An attempt is running, a reconnect is planned, or connect() is still to come. */
+  private underWay(): boolean {
+    return this.attempt !== undefined || this.reconnectTimer !== undefined || !this.started;
   }
 
   /** The URL of the current attempt (differs from `url` after a redirect), without credentials. */
@@ -233,7 +284,7 @@ export class WebSocketClient extends EventEmitter {
    */
   pause(): void {
     this.paused = true;
-    if (this.attempt) this.attempt.paused = true;
+    this.attempt?.setPaused(true);
   }
 
   /** Resumes reading, starting with what arrived before the pause. */
@@ -242,7 +293,7 @@ export class WebSocketClient extends EventEmitter {
     this.paused = false;
     const a = this.attempt;
     if (a && a.phase !== 'discarding' && a.phase !== 'closed') {
-      a.paused = false;
+      a.setPaused(false);
       a.resumeReading();
     }
   }
@@ -270,11 +321,13 @@ export class WebSocketClient extends EventEmitter {
       for (const message of this.queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
       this.onWebSocketConnect?.(this, response);
       this.emit('open', response);
+      this.promises.attemptOpened(response);
     },
     attemptMessage: (data, isBinary) => {
       this.onMessage?.(this, data, isBinary);
       this.emit('message', data, isBinary);
     },
+    attemptMessageStream: (stream) => void this.emit('messageStream', stream),
     attemptControl: (event, payload) => void this.emit(event, payload),
     attemptError: (error) => this.report(error),
     attemptBuffer: (event) => {
@@ -303,6 +356,7 @@ export class WebSocketClient extends EventEmitter {
     if (planned && this.reconnectTimer === planned.timer) {
       this.emit('reconnecting', { attempt: planned.attempt, delayMs: planned.delayMs });
     }
+    this.promises.attemptEnded({ code: end.code, reason: end.reason, error: end.error }, this.underWay());
   }
 
   private planReconnect(end: AttemptEnd): { timer: NodeJS.Timeout; attempt: number; delayMs: number } | undefined {

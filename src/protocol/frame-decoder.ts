@@ -27,6 +27,14 @@ export interface FrameDecoderOptions {
    * Messages in pieces are still checked here, as each piece arrives.
    */
   sinkValidatesWholeText?: boolean;
+  /**
+   * Unmask data payloads in place (server role). Default true. With false,
+   * data pieces reach the sink still masked, with `frameMaskKey` and
+   * `pieceKeyOffset` to unmask (or re-mask) them: a relay re-masks in one
+   * pass. UTF-8 of text is then not checked (the bytes are masked). Control
+   * payloads are always unmasked.
+   */
+  unmask?: boolean;
 }
 
 /**
@@ -104,7 +112,12 @@ export class FrameDecoder {
   private compressionAllowed: boolean;
   private readonly validateUtf8: boolean;
   private readonly sinkValidatesWholeText: boolean;
+  private readonly unmaskData: boolean;
   private state = State.Header;
+  /** Where the current frame's header starts in the chunk being decoded; -1 when it began in an earlier chunk. */
+  private headerStart = -1;
+  /** The key offset of the first byte of the data piece being delivered. */
+  private pieceKey = 0;
 
   // The frame being read.
   private fin = false;
@@ -134,8 +147,29 @@ export class FrameDecoder {
     this.role = options.role;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.compressionAllowed = options.perMessageCompression ?? false;
-    this.validateUtf8 = options.validateUtf8 ?? true;
+    // Masked bytes cannot be checked: without unmasking, UTF-8 is left to the far end.
+    this.validateUtf8 = (options.validateUtf8 ?? true) && (options.unmask ?? true);
     this.sinkValidatesWholeText = options.sinkValidatesWholeText ?? false;
+    this.unmaskData = options.unmask ?? true;
+  }
+
+  /**
+   * While a sink handles the first piece of a frame: the offset in the chunk
+   * where the frame's header starts, when the whole header is in that chunk
+   * (the header then ends where the piece starts); otherwise -1.
+   */
+  get frameStart(): number {
+    return this.headerStart;
+  }
+
+  /** The current frame's masking key (a view of 4 bytes; valid while a sink handles one of its pieces). */
+  get frameMaskKey(): Buffer {
+    return this.maskKey;
+  }
+
+  /** While a sink handles a data piece of a masked frame: the key offset (0-3) of its first byte. */
+  get pieceKeyOffset(): number {
+    return this.pieceKey;
   }
 
   /**
@@ -187,6 +221,8 @@ export class FrameDecoder {
    */
   decode(chunk: Buffer, sink: DecoderSink, from = 0): number {
     let pos = from;
+    // A header read in an earlier call is not in this chunk.
+    this.headerStart = -1;
     const end = chunk.length;
     while (pos < end) {
       if (sink.paused) return pos;
@@ -195,10 +231,12 @@ export class FrameDecoder {
           let b0: number;
           let b1: number;
           if (this.scratchFilled === 0 && end - pos >= 2) {
+            this.headerStart = pos;
             b0 = chunk[pos]!;
             b1 = chunk[pos + 1]!;
             pos += 2;
           } else {
+            this.headerStart = -1;
             pos = this.fill(chunk, pos, 2);
             if (this.scratchFilled < 2) return end;
             b0 = this.scratch[0]!;
@@ -218,6 +256,7 @@ export class FrameDecoder {
             this.payloadLength = chunk.readUInt16BE(pos);
             pos += 2;
           } else {
+            this.headerStart = -1;
             pos = this.fill(chunk, pos, 2);
             if (this.scratchFilled < 2) return end;
             this.payloadLength = this.scratch.readUInt16BE(0);
@@ -239,6 +278,7 @@ export class FrameDecoder {
             low = chunk.readUInt32BE(pos + 4);
             pos += 8;
           } else {
+            this.headerStart = -1;
             pos = this.fill(chunk, pos, 8);
             if (this.scratchFilled < 8) return end;
             high = this.scratch.readUInt32BE(0);
@@ -268,9 +308,15 @@ export class FrameDecoder {
           // From Node's shared pool: no ArrayBuffer of its own per connection.
           if (this.maskKey === EMPTY) this.maskKey = Buffer.allocUnsafe(4);
           if (this.scratchFilled === 0 && end - pos >= 4) {
-            chunk.copy(this.maskKey, 0, pos, pos + 4);
+            // Four assignments: Buffer#copy costs more than the bytes for a 4-byte key.
+            const key = this.maskKey;
+            key[0] = chunk[pos]!;
+            key[1] = chunk[pos + 1]!;
+            key[2] = chunk[pos + 2]!;
+            key[3] = chunk[pos + 3]!;
             pos += 4;
           } else {
+            this.headerStart = -1;
             pos = this.fill(chunk, pos, 4);
             if (this.scratchFilled < 4) return end;
             this.scratch.copy(this.maskKey, 0, 0, 4);
@@ -284,7 +330,11 @@ export class FrameDecoder {
           const start = pos;
           pos += Math.min(this.remaining, end - pos);
           this.remaining -= pos - start;
-          if (this.masked) this.keyOffset = maskInPlace(chunk, start, pos, this.maskKey, this.keyOffset);
+          if (this.masked) {
+            this.pieceKey = this.keyOffset;
+            if (this.unmaskData || isControlOpcode(this.opcode)) this.keyOffset = maskInPlace(chunk, start, pos, this.maskKey, this.keyOffset);
+            else this.keyOffset = (this.keyOffset + pos - start) & 3;
+          }
           if (isControlOpcode(this.opcode)) {
             this.controlBytes(chunk, start, pos, sink);
           } else {

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { WebSocketClient } from '../../src/index.js';
+import type { WebSocketClient, WebSocketClientEvents } from '../../src/index.js';
 
 /** Resolves after `ms`. The timer is cleared by the time it resolves, so it leaks nothing. */
 export function delay(ms: number): Promise<void> {
@@ -41,7 +41,7 @@ export interface RecordedEvent {
   at: number;
 }
 
-const CLIENT_EVENTS = ['connect', 'open', 'message', 'error', 'close', 'bufferFull', 'drain', 'ping', 'pong', 'reconnecting'];
+const CLIENT_EVENTS: Array<keyof WebSocketClientEvents> = ['connect', 'open', 'message', 'error', 'close', 'bufferFull', 'drain', 'ping', 'pong', 'reconnecting'];
 
 /**
  * Records what a client emits, as EventEmitter events (the on* callbacks stay
@@ -49,7 +49,7 @@ const CLIENT_EVENTS = ['connect', 'open', 'message', 'error', 'close', 'bufferFu
  */
 export class ClientRecorder {
   readonly log: RecordedEvent[] = [];
-  private readonly listeners = new Map<string, (...args: unknown[]) => void>();
+  private readonly listeners = new Map<keyof WebSocketClientEvents, (...args: unknown[]) => void>();
   private waiters: Array<() => void> = [];
 
   constructor(readonly client: WebSocketClient) {
