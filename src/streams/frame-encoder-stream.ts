@@ -1,6 +1,9 @@
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { FrameEncoder, type FrameEncoderOptions, type FrameSpec } from '../protocol/frame-encoder.js';
 
+/** A frame at least this large is pushed (or written) at once, with what was batched before it. */
+const FLUSH_AT_ONCE_BYTES = 256 * 1024;
+
 /** Default high-water mark of the encoded bytes waiting to be read: 1 MiB. */
 const DEFAULT_HIGH_WATER_MARK_BYTES = 1024 * 1024;
 
@@ -42,8 +45,9 @@ export class FrameEncoderStream extends Transform {
    * the high-water mark: wait for `'drain'` on the destination.
    */
   enqueue(frame: FrameSpec): boolean {
+    const before = this.encoder.pendingBytes;
     this.encoder.add(frame);
-    return this.scheduleFlush();
+    return this.scheduleFlush(before);
   }
 
   /**
@@ -51,11 +55,23 @@ export class FrameEncoderStream extends Transform {
    * object per call (the client's `send()` on its fast path).
    */
   enqueueMessage(opcode: number, payload: Uint8Array | string): boolean {
+    const before = this.encoder.pendingBytes;
     this.encoder.addFrame(opcode, payload, true, false);
-    return this.scheduleFlush();
+    return this.scheduleFlush(before);
   }
 
-  private scheduleFlush(): boolean {
+  /**
+   * Batches to the end of the turn, except after a large frame: batching
+   * saves it nothing (it is a buffer of its own), and handed over at once it
+   * can be on its way, and off the buffered count, before `enqueue()`
+   * returns, so a sender of large messages is not told to wait for a
+   * `'drain'` that the socket did not need.
+   */
+  private scheduleFlush(pendingBefore: number): boolean {
+    if (this.encoder.pendingBytes - pendingBefore >= FLUSH_AT_ONCE_BYTES) {
+      this.flushBatch();
+      return this.bufferedBytes < this.highWaterMarkBytes;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(() => this.flushBatch());
