@@ -18,4 +18,22 @@ describe('FrameEncoderStream.enqueueMessage', () => {
     expect(seen).toEqual(['1:3', 'ping', '2:3', '2:5000']);
     encoder.destroy();
   });
+
+  it('hands a frame of 256 KiB or more over at once, with the small ones batched before it; smaller ones wait for the end of the turn', async () => {
+    const encoder = new FrameEncoderStream({ role: 'client' });
+    const chunks: Buffer[] = [];
+    encoder.on('data', (chunk: Buffer) => chunks.push(chunk));
+    encoder.enqueueMessage(Opcode.Text, 'before');
+    encoder.enqueueMessage(Opcode.Binary, Buffer.alloc(200 * 1024));
+    expect(chunks).toHaveLength(0); // batched: the end of the turn pushes them
+    expect(encoder.enqueueMessage(Opcode.Binary, Buffer.alloc(256 * 1024))).toBe(true);
+    // Pushed already, in order, and no longer counted as buffered.
+    expect(encoder.bufferedBytes).toBe(0);
+    encoder.enqueueMessage(Opcode.Text, 'after');
+    await new Promise((resolve) => setImmediate(resolve));
+    const decoder = new FrameDecoder({ role: 'server' });
+    const seen = decoder.push(Buffer.concat(chunks)).map((e) => (e.type === 'data' ? `${e.opcode}:${e.payload.length}` : e.type));
+    expect(seen).toEqual(['1:6', `2:${200 * 1024}`, `2:${256 * 1024}`, '1:5']);
+    encoder.destroy();
+  });
 });
