@@ -5,7 +5,7 @@
 //   /blast/<kind>?n=N  wait for the client's first data frame ("go"), then write
 //                      N prebuilt unmasked messages (no n: until the client
 //                      leaves) as fast as the socket drains.
-//                      kinds: text16, text1k, bin1m, frag16m (16 MiB in 1,024
+//                      kinds: text16, text1k, bin64k, bin1m, frag16m (16 MiB in 1,024
 //                      fragments).
 //   /sink              read and discard; count data messages. An empty text
 //                      message asks for the count: the answer is a text
@@ -95,6 +95,7 @@ function fragmentedUnit(totalBytes, fragments) {
 const BLAST_UNITS = {
   text16: packedUnit(Buffer.concat([frameHeader(true, 0x1, 16), textPayload(16)])),
   text1k: packedUnit(Buffer.concat([frameHeader(true, 0x1, 1024), textPayload(1024)])),
+  bin64k: packedUnit(Buffer.concat([frameHeader(true, 0x2, 64 * 1024), binaryPayload(64 * 1024)])),
   bin1m: packedUnit(Buffer.concat([frameHeader(true, 0x2, 1 << 20), binaryPayload(1 << 20)])),
   frag16m: fragmentedUnit(16 << 20, 1024),
 };
@@ -318,7 +319,7 @@ function onUpgraded(socket, pathname, params, leftover, deflate) {
   if (leftover.length > 0) reader.push(leftover);
 }
 
-const KNOWN_ROUTES = /^\/(blast\/(text16|text1k|bin1m|frag16m)|sink|echo|echo-deflate|idle)$/;
+const KNOWN_ROUTES = /^\/(blast\/(text16|text1k|bin64k|bin1m|frag16m)|sink|echo|echo-deflate|idle)$/;
 
 function onConnection(socket) {
   socket.setNoDelay(true);

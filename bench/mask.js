@@ -1,8 +1,12 @@
-// Masking throughput, MB/s: wspipe's maskInPlace and maskInto (dist/) against
-// the obvious byte loop, Buffer.copy (memcpy, the floor for maskInto's copy),
-// and ws's mask when ws is installed (its JavaScript loop unless bufferutil is).
+// Masking throughput, MB/s: wspipe's maskInPlace and maskInto (dist/), and
+// their two kernels alone (the JavaScript word loop, the WebAssembly SIMD
+// kernel), against the obvious byte loop, Buffer.copy (memcpy, the floor for
+// maskInto's copy), ws's JavaScript mask and bufferutil's native one when
+// they are installed ($WSPIPE_PEERS_DIR).
 //
 //   node bench/mask.js                 all sizes and implementations, a table
+//   node bench/mask.js --sweep         JS word loop vs wasm SIMD, 16 B to 64 KiB
+//                                      (where SIMD_MIN_BYTES in src/protocol/mask-simd.ts comes from)
 //   node bench/mask.js '<job json>'    one measurement, for run.js
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,6 +21,14 @@ function byteLoop(bytes, key) {
 
 class Unavailable extends Error {}
 
+async function importDist(file) {
+  try {
+    return await import(`../dist/${file}`);
+  } catch (err) {
+    throw new Unavailable(`dist/${file} did not load (run npm run build): ${err.message}`);
+  }
+}
+
 /** Returns a function that masks (or copies) one `bytes`-long payload. */
 async function prepare(impl, bytes) {
   const source = Buffer.alloc(bytes, 0x5a);
@@ -26,23 +38,37 @@ async function prepare(impl, bytes) {
       return () => byteLoop(target, KEY);
     case 'buffer-copy':
       return () => source.copy(target, 14);
+    case 'js-word-loop':
+    case 'wasm-simd':
     case 'mask-in-place':
     case 'mask-into': {
-      let lib;
-      try {
-        lib = await import('../dist/protocol/mask.js');
-      } catch (err) {
-        throw new Unavailable(`dist/protocol/mask.js did not load (run npm run build): ${err.message}`);
-      }
-      return impl === 'mask-in-place'
-        ? () => lib.maskInPlace(target, 14, 14 + bytes, KEY, 0)
-        : () => lib.maskInto(source, target, 14, KEY, 0);
+      const lib = await importDist('protocol/mask.js');
+      if (impl === 'js-word-loop') return () => lib.maskInPlaceJs(target, 14, 14 + bytes, KEY, 0);
+      if (impl === 'mask-in-place') return () => lib.maskInPlace(target, 14, 14 + bytes, KEY, 0);
+      if (impl === 'mask-into') return () => lib.maskInto(source, target, 14, KEY, 0);
+      const { simdMask } = await importDist('protocol/mask-simd.js');
+      if (!simdMask) throw new Unavailable('this engine has no WebAssembly SIMD');
+      return () => simdMask(target, 14, 14 + bytes, target, 14, KEY, 0);
     }
     case 'ws-mask': {
+      // ws's own loop: it only swaps in bufferutil when this is unset as ws loads.
+      process.env.WS_NO_BUFFER_UTIL = '1';
       const found = loadWs();
       if (!found) throw new Unavailable(WS_MISSING_NOTE);
       const { mask } = found.require(path.join(found.wsDir, 'lib', 'buffer-util.js'));
+      if (/bufferUtil/.test(String(mask))) throw new Error('ws loaded bufferutil although WS_NO_BUFFER_UTIL is set');
       return () => mask(source, KEY, target, 14, bytes);
+    }
+    case 'bufferutil': {
+      const found = loadWs();
+      let native;
+      try {
+        native = found?.require('bufferutil');
+      } catch {
+        // not installed
+      }
+      if (!native) throw new Unavailable('bufferutil not found ($WSPIPE_PEERS_DIR)');
+      return () => native.mask(source, KEY, target, 14, bytes);
     }
     default:
       throw new Error(`unknown mask implementation ${impl}`);
@@ -70,7 +96,7 @@ async function measure(impl, bytes, warmupMs, durationMs) {
 
 const maskWorkloads = WORKLOADS.filter((w) => w.kind === 'mask');
 
-if (process.argv[2]) {
+if (process.argv[2] && !process.argv[2].startsWith('--')) {
   if (process.send) process.on('disconnect', () => process.exit(0));
   const job = JSON.parse(process.argv[2]);
   const workload = maskWorkloads.find((w) => w.id === job.workload);
@@ -83,6 +109,16 @@ if (process.argv[2]) {
   }
   if (process.send) process.send(message, () => process.exit(0));
   else console.log(JSON.stringify(message));
+} else if (process.argv.includes('--sweep')) {
+  const rows = [];
+  for (let bytes = 16; bytes <= 64 * 1024; bytes *= 2) {
+    const row = { bytes };
+    for (const impl of ['js-word-loop', 'wasm-simd', 'mask-into']) row[impl] = (await measure(impl, bytes, 50, 300)).toFixed(0);
+    row['wasm/js'] = (row['wasm-simd'] / row['js-word-loop']).toFixed(2);
+    rows.push(row);
+  }
+  console.log(`Masking, MB/s (Node ${process.version}): JS word loop vs wasm SIMD, in place; maskInto as shipped`);
+  console.table(rows);
 } else {
   const rows = [];
   for (const w of maskWorkloads) {

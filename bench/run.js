@@ -15,13 +15,13 @@
 // narrowed by --only, --peers or --profile, writes partial.json and partial.md
 // instead, so that it never overwrites the last whole table); exits 1 if a measurement failed (a
 // peer that is not installed is skipped, not failed).
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WORKLOADS, MODES, CLIENT_PEERS, MASK_PEERS, RELAY_PEERS } from './lib/workloads.js';
+import { WORKLOADS, MODES, CLIENT_PEERS, CLIENT_RATIOS, MASK_PEERS, RELAY_PEERS } from './lib/workloads.js';
 import { loadWs } from './lib/load-ws.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -93,12 +93,14 @@ function serverStats(server) {
 }
 
 /** One measurement in a fresh child: resolves {ok,value,extra} | {skipped} | {error}. */
-function measureInChild(file, job, execArgv, timeoutMs) {
+function measureInChild(file, job, execArgv, timeoutMs, env, onSpawn) {
   return new Promise((resolve) => {
     const child = fork(path.join(BENCH_DIR, file), [JSON.stringify(job)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv,
+      env: env ? { ...process.env, ...env } : process.env,
     });
+    onSpawn?.(child);
     let result = null;
     const timer = setTimeout(() => {
       result ??= { error: `timed out after ${timeoutMs} ms` };
@@ -114,6 +116,32 @@ function measureInChild(file, job, execArgv, timeoutMs) {
   });
 }
 
+// ---- one CPU for both processes (echo-64-1cpu) ----------------------------
+
+/** `taskset` (util-linux) when it is there; every thread of a process (-a) goes to CPU 0. */
+function findTaskset() {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function affinityOf(pid) {
+  // "pid 123's current affinity list: 0,1"
+  return execFileSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' }).split(':').pop().trim();
+}
+
+function pin(pid, cpuList) {
+  try {
+    execFileSync('taskset', ['-a', '-c', '-p', cpuList, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false; // the process may have ended already
+  }
+}
+
 // ---- statistics and formatting ---------------------------------------------
 
 function summarize(values) {
@@ -124,7 +152,7 @@ function summarize(values) {
 }
 
 function fmt(value, unit) {
-  if (unit === 'µs') return `${value.toFixed(1)} µs`;
+  if (unit === 'µs') return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
   if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
   if (unit === 'MB/s') return `${Math.round(value).toLocaleString('en-US')}`;
   if (value >= 1e6) return `${(value / 1e6).toFixed(value >= 1e7 ? 1 : 2)}M`;
@@ -147,6 +175,30 @@ function ratio(a, b) {
   return `${(a.median / b.median).toFixed(2)}×`;
 }
 
+/**
+ * a / b taken within each round (the two ran minutes apart at most, under
+ * the same load), then the median of those ratios, with min-max.
+ */
+function roundRatios(a, b) {
+  const values = [];
+  const rounds = Math.min(a?.byRound?.length ?? 0, b?.byRound?.length ?? 0);
+  for (let r = 0; r < rounds; r++) {
+    const x = a.byRound[r];
+    const y = b.byRound[r];
+    if (typeof x === 'number' && typeof y === 'number' && y > 0) values.push(x / y);
+  }
+  return values.length ? { ...summarize(values), rounds: values.length } : null;
+}
+
+function ratioCell(a, b) {
+  const r = roundRatios(a, b);
+  if (!r) return '–';
+  const f = (v) => `${v.toFixed(2)}×`;
+  return r.rounds > 1 ? `${f(r.median)} (${f(r.min)}–${f(r.max)})` : f(r.median);
+}
+
+const peerTitle = (name) => CLIENT_PEERS.find((p) => p.name === name)?.title.replace(' (pure JS)', '') ?? name;
+
 const arrow = (w) => (w.better === 'lower' ? '↓' : '↑');
 
 /**
@@ -154,13 +206,14 @@ const arrow = (w) => (w.better === 'lower' ? '↓' : '↑');
  * measurements (an `extra` key), summarized like the main one.
  */
 function extraRows(w) {
-  return (w.alsoShow ?? []).map(({ key, title }) => {
+  return (w.alsoShow ?? []).map(({ key, title, unit, better }) => {
     const peers = {};
     for (const [name, e] of Object.entries(w.peers)) {
       const samples = (e.extra ?? []).map((x) => x[key]).filter((v) => typeof v === 'number');
-      peers[name] = e.skipped ? { skipped: e.skipped } : { samples, errors: e.errors, ...(samples.length ? summarize(samples) : {}) };
+      const byRound = (e.extraByRound ?? []).map((x) => x?.[key]);
+      peers[name] = e.skipped ? { skipped: e.skipped } : { samples, byRound, errors: e.errors, ...(samples.length ? summarize(samples) : {}) };
     }
-    return { title, unit: w.unit, better: w.better, peers };
+    return { title, unit: unit ?? w.unit, better: better ?? w.better, peers };
   });
 }
 
@@ -175,18 +228,42 @@ function markdown(report) {
   lines.push('');
   lines.push(
     `Cells: median (min–max) over the rounds, each a fresh child process; ↑ higher is better, ↓ lower is better. ` +
-      `Ratios are of medians (for ↓ rows, below 1 is better).`,
+      `Ratios are taken within each round (both peers measured minutes apart at most, under the same load), ` +
+      `then median (min–max) of those; for ↓ rows, below 1 is better. \`ws\` is ws with WS_NO_BUFFER_UTIL=1 (its JavaScript mask).`,
   );
-  const client = report.workloads.filter((w) => w.kind !== 'mask' && w.kind !== 'relay');
+  if (report.load) lines.push('', `Machine load (uptime) before: ${report.load.before}; after: ${report.load.after}.`);
+  const isMemory = (w) => w.kind === 'idle';
+  const client = report.workloads.filter((w) => w.kind !== 'mask' && w.kind !== 'relay' && !isMemory(w));
+  const ratioTitles = CLIENT_RATIOS.map(([a, b]) => `${peerTitle(a)}/${peerTitle(b)}`);
   if (client.length) {
     lines.push('');
-    lines.push(`| workload | unit | ${CLIENT_PEERS.map((p) => p.title).join(' | ')} | wspipe/ws | wspipe/raw |`);
-    lines.push(`|---|---|${CLIENT_PEERS.map(() => '---:').join('|')}|---:|---:|`);
+    lines.push(`| workload | unit | ${CLIENT_PEERS.map((p) => p.title).join(' | ')} | ${ratioTitles.join(' | ')} |`);
+    lines.push(`|---|---|${CLIENT_PEERS.map(() => '---:').join('|')}|${CLIENT_RATIOS.map(() => '---:').join('|')}|`);
     for (const w of client) {
       for (const row of [w, ...extraRows(w)]) {
         const cells = CLIENT_PEERS.map((p) => cell(row.peers[p.name], row.unit, report.rounds));
-        lines.push(`| ${row.title} | ${row.unit} ${arrow(row)} | ${cells.join(' | ')} | ${ratio(row.peers.wspipe, row.peers.ws)} | ${ratio(row.peers.wspipe, row.peers.raw)} |`);
+        const ratios = CLIENT_RATIOS.map(([a, b]) => ratioCell(row.peers[a], row.peers[b]));
+        lines.push(`| ${row.title} | ${row.unit} ${arrow(row)} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
       }
+    }
+  }
+  const memory = report.workloads.filter(isMemory);
+  for (const w of memory) {
+    const [heap] = extraRows(w);
+    const n = Object.values(w.peers).find((e) => e.extra?.length)?.extra[0]?.connections;
+    lines.push('');
+    lines.push(
+      `Idle memory, KiB per connection ↓: marginal over ${n ?? '?'} idle connections, after a forced GC, ` +
+        `${report.idleInFlight} handshakes in flight, compression off (Node's WebSocket always offers it; the server declines):`,
+    );
+    lines.push('');
+    lines.push(`| peer | RSS | JS heap | RSS/ws | heap/ws |`);
+    lines.push(`|---|---:|---:|---:|---:|`);
+    for (const p of CLIENT_PEERS) {
+      lines.push(
+        `| ${p.title} | ${cell(w.peers[p.name], 'KiB', report.rounds)} | ${cell(heap.peers[p.name], 'KiB', report.rounds)} | ` +
+          `${ratioCell(w.peers[p.name], w.peers.ws)} | ${ratioCell(heap.peers[p.name], heap.peers.ws)} |`,
+      );
     }
   }
   const relay = report.workloads.filter((w) => w.kind === 'relay');
@@ -208,12 +285,15 @@ function markdown(report) {
     lines.push('');
     lines.push(`Masking, MB/s ↑ (one payload per call, key offset 0):`);
     lines.push('');
-    lines.push(`| payload | ${MASK_PEERS.map((p) => p.title).join(' | ')} | maskInPlace/byte loop | maskInto/Buffer.copy |`);
-    lines.push(`|---|${MASK_PEERS.map(() => '---:').join('|')}|---:|---:|`);
+    lines.push(`| payload | ${MASK_PEERS.map((p) => p.title).join(' | ')} | wasm/JS word loop | maskInto/bufferutil | maskInto/Buffer.copy |`);
+    lines.push(`|---|${MASK_PEERS.map(() => '---:').join('|')}|---:|---:|---:|`);
     for (const w of mask) {
       const cells = MASK_PEERS.map((p) => cell(w.peers[p.name], w.unit, report.rounds));
       const p = w.peers;
-      lines.push(`| ${w.title.replace('mask ', '')} | ${cells.join(' | ')} | ${ratio(p['mask-in-place'], p['byte-loop'])} | ${ratio(p['mask-into'], p['buffer-copy'])} |`);
+      lines.push(
+        `| ${w.title.replace('mask ', '')} | ${cells.join(' | ')} | ${ratioCell(p['wasm-simd'], p['js-word-loop'])} | ` +
+          `${ratioCell(p['mask-into'], p.bufferutil)} | ${ratioCell(p['mask-into'], p['buffer-copy'])} |`,
+      );
     }
   }
   const notes = new Map();
@@ -248,6 +328,9 @@ async function main() {
   if (workloads.length === 0) throw new Error('no workload has any of the chosen --peers');
   const ws = loadWs();
   if (!ws) console.error('note: ws is not installed; its rows are skipped (see bench/README.md)');
+  const taskset = workloads.some((w) => w.oneCpu) && findTaskset();
+  const uptime = () => os.loadavg().map((x) => x.toFixed(2)).join(', ');
+  const loadBefore = uptime();
   if (args.profile) mkdirSync(PROFILE_DIR, { recursive: true });
 
   const { server, port } = await startLoadServer();
@@ -263,7 +346,7 @@ async function main() {
         // Rotate the order each round, so no peer always runs first or last.
         const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
         for (const peer of order) {
-          const entry = (entries.get(w.id)[peer.name] ??= { samples: [], extra: [], errors: [], notes: [] });
+          const entry = (entries.get(w.id)[peer.name] ??= { samples: [], byRound: [], extra: [], extraByRound: [], errors: [], notes: [] });
           if (skippedPeers.has(peer.name)) {
             entry.skipped = skippedPeers.get(peer.name);
             continue;
@@ -275,13 +358,29 @@ async function main() {
             warmupMs: mode.warmupMs,
             durationMs: mode.durationMs,
             idleConnections: mode.idleConnections,
+            idleInFlight: mode.idleInFlight,
+            idleWarmConnections: mode.idleWarmConnections,
             deflateConnections: mode.deflateConnections,
           };
           const execArgv = ['--expose-gc', ...(peer.execArgv ?? [])];
           if (peer.name === 'node') execArgv.push('--disable-warning=ExperimentalWarning');
           if (args.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${w.id}.${peer.name}.r${round}.cpuprofile`);
           const file = w.kind === 'mask' ? 'mask.js' : peer.file;
-          const result = await measureInChild(file, job, execArgv, mode.childTimeoutMs + mode.durationMs);
+          // echo-64-1cpu: the load server and the child share CPU 0 (every thread of both),
+          // so a round trip pays for two wake-ups on one core, as a small VM would.
+          let serverAffinity;
+          let onSpawn;
+          if (w.oneCpu && taskset) {
+            serverAffinity = affinityOf(server.pid);
+            pin(server.pid, '0');
+            onSpawn = (child) => {
+              if (!pin(child.pid, '0')) entry.notes.push('taskset could not pin the child');
+            };
+          } else if (w.oneCpu) {
+            entry.notes.push('taskset not found: client and server ran unpinned (the row then equals echo-64)');
+          }
+          const result = await measureInChild(file, job, execArgv, mode.childTimeoutMs + mode.durationMs, peer.env, onSpawn);
+          if (serverAffinity) pin(server.pid, serverAffinity);
           let line;
           if (result.skipped) {
             skippedPeers.set(peer.name, result.skipped);
@@ -293,7 +392,11 @@ async function main() {
             line = `ERROR ${result.error}`;
           } else {
             entry.samples.push(result.value);
-            if (result.extra) entry.extra.push(result.extra);
+            entry.byRound[round - 1] = result.value;
+            if (result.extra) {
+              entry.extra.push(result.extra);
+              entry.extraByRound[round - 1] = result.extra;
+            }
             for (const note of result.notes ?? []) entry.notes.push(note);
             line = fmt(result.value, w.unit) + (w.unit === 'µs' || w.unit === 'KiB' ? '' : ` ${w.unit}`);
           }
@@ -319,6 +422,8 @@ async function main() {
     cpuModel: os.cpus()[0]?.model ?? 'unknown cpu',
     platform: `${process.platform} ${os.release()}`,
     seconds: (Date.now() - started) / 1000,
+    load: { before: loadBefore, after: uptime() },
+    idleInFlight: mode.idleInFlight,
     server: stats,
     workloads: workloads.map((w) => {
       const peers = entries.get(w.id);
@@ -326,7 +431,10 @@ async function main() {
       const entry = { id: w.id, title: w.title, kind: w.kind, unit: w.unit, better: w.better, peers };
       const r = (a, b) => (a?.samples?.length && b?.samples?.length ? a.median / b.median : null);
       if (w.kind === 'relay') entry.ratios = { 'relay/plain': r(peers['wspipe-relay'], peers['tcp-relay']) };
-      else if (w.kind !== 'mask') entry.ratios = { 'wspipe/ws': r(peers.wspipe, peers.ws), 'wspipe/raw': r(peers.wspipe, peers.raw) };
+      else if (w.kind !== 'mask') {
+        // Within-round ratios, as in the table: median, min, max.
+        entry.ratios = Object.fromEntries(CLIENT_RATIOS.map(([a, b]) => [`${a}/${b}`, roundRatios(peers[a], peers[b])]));
+      }
       // Its rows are drawn from peers[name].extra[key] when the table is made.
       if (w.alsoShow) entry.alsoShow = w.alsoShow;
       return entry;

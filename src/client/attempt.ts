@@ -70,7 +70,8 @@ export class Attempt implements DecoderSink {
   /** With `fragments: 'stream'`: binary messages as Readables; a reader that falls behind pauses the decoder. */
   private readonly streamer: MessageStreamer | undefined;
   socket: Duplex | undefined;
-  private readonly abort = new AbortController();
+  /** Cancels the transport while it opens; let go once it is up unless a `createConnection` holds its signal. */
+  private abort: AbortController | undefined = new AbortController();
   private handshake: HandshakeStream | undefined;
   private decoder: FrameDecoderStream | undefined;
   private encoder: FrameEncoderStream | undefined;
@@ -143,7 +144,7 @@ export class Attempt implements DecoderSink {
       proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(this.target.url) : undefined),
       proxyTimeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
       createConnection: options.createConnection,
-      signal: this.abort.signal,
+      signal: this.abort!.signal,
       onTlsStart: () => this.dispatch('tcp-connected'),
     }).then(
       (socket) => this.transportReady(socket),
@@ -197,7 +198,7 @@ export class Attempt implements DecoderSink {
       });
       below = this.deflater.pendingBytes + encoder.bufferedBytes < mark;
     } else {
-      below = encoder.enqueue({ opcode, payload });
+      below = encoder.enqueueMessage(opcode, payload);
     }
     const ok = below && (this.socket?.writableLength ?? 0) < mark;
     if (!ok && !this.bufferFull) {
@@ -297,6 +298,9 @@ export class Attempt implements DecoderSink {
       return;
     }
     this.socket = socket;
+    // Our own transport code listens to the signal only while it opens (an idle connection
+    // need not keep an EventTarget); a user's createConnection may listen for longer.
+    if (this.options.createConnection === undefined) this.abort = undefined;
     if (socket instanceof net.Socket) socket.setNoDelay(true);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
@@ -341,7 +345,7 @@ export class Attempt implements DecoderSink {
     encoder.on('error', (error) => this.fail(asWebSocketError(error)));
     socket.on('drain', this.onDrain);
     socket.pipe(handshake).pipe(decoder);
-    encoder.pipe(socket);
+    encoder.writeTo(socket);
     this.dispatch('transport-ready');
   }
 
@@ -365,6 +369,7 @@ export class Attempt implements DecoderSink {
     const response = this.response!;
     this.response = undefined;
     clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
     this.openedAt = Date.now();
     const negotiated = this.negotiator?.negotiated;
     // Declined (undefined): the decoder then refuses RSV1 with 1002 (it alone checks RSV1).
@@ -393,7 +398,28 @@ export class Attempt implements DecoderSink {
     const deferred = this.deferredClose;
     this.deferredClose = undefined;
     if (deferred !== undefined && this.phase === 'open') this.requestClose(deferred);
+    // We are inside the handshake stage's 'response' event; it pushes the bytes that came
+    // with the 101 when the event returns. Once it has, it is only a pass-through.
+    queueMicrotask(this.dropHandshakeStage);
   }
+
+  /**
+   * Takes the handshake stage out of the open connection: `socket -> decoder`
+   * from now on, one stage less per read and less memory per idle connection.
+   * Left in place (it passes bytes through) when it still holds any.
+   */
+  private readonly dropHandshakeStage = (): void => {
+    const { socket, handshake, decoder } = this;
+    if (!socket || !handshake || !decoder || (this.phase !== 'open' && this.phase !== 'closing')) return;
+    if (handshake.readableLength > 0 || handshake.writableLength > 0 || socket.readableEnded || socket.destroyed) return;
+    socket.unpipe(handshake);
+    handshake.unpipe(decoder);
+    // Bytes the decoder has not taken yet go first: then pipe, else read straight in.
+    if (decoder.writableLength > 0) socket.pipe(decoder);
+    else decoder.readFrom(socket);
+    this.handshake = undefined;
+    handshake.destroy();
+  };
 
   // ---------------------------------------------------------------------------
   // The decoder's events (DecoderSink), handled as they are decoded. Only an
@@ -498,7 +524,7 @@ export class Attempt implements DecoderSink {
   private destroy(): void {
     // Nothing more is delivered, even what is left of the current read.
     this.setPaused(true);
-    this.abort.abort();
+    this.abort?.abort();
     const socket = this.socket;
     if (socket === undefined) {
       setImmediate(this.socketDone); // the transport's promise settles on its own; transportReady() drops a late socket
@@ -531,7 +557,7 @@ export class Attempt implements DecoderSink {
     this.decoder?.off('close', this.socketDone);
     this.assembler.reset();
     this.streamer?.abort(this.reported ?? new ConnectionError(ErrorCode.ConnectionLost, 'the connection ended before the end of the message'));
-    this.abort.abort();
+    this.abort?.abort();
     let code: number = CloseCode.AbnormalClosure;
     let reason = '';
     if (this.closeReceivedFrame) {

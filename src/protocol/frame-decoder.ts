@@ -125,7 +125,8 @@ export class FrameDecoder {
   private masked = false;
   private remaining = 0;
   private payloadLength = 0;
-  private readonly maskKey = Buffer.alloc(4);
+  /** Allocated by the first masked frame (server role): an idle connection keeps no more than it needs. */
+  private maskKey: Buffer = EMPTY;
   private keyOffset = 0;
   private control: Buffer | undefined;
   private controlFilled = 0;
@@ -138,7 +139,8 @@ export class FrameDecoder {
   private readonly utf8 = new Utf8Validator();
 
   // Header bytes that span chunks.
-  private readonly scratch = Buffer.alloc(8);
+  /** Allocated when a header first spans chunks. */
+  private scratch: Buffer = EMPTY;
   private scratchFilled = 0;
 
   constructor(options: FrameDecoderOptions) {
@@ -303,6 +305,8 @@ export class FrameDecoder {
           break;
         }
         case State.MaskKey: {
+          // From Node's shared pool: no ArrayBuffer of its own per connection.
+          if (this.maskKey === EMPTY) this.maskKey = Buffer.allocUnsafe(4);
           if (this.scratchFilled === 0 && end - pos >= 4) {
             // Four assignments: Buffer#copy costs more than the bytes for a 4-byte key.
             const key = this.maskKey;
@@ -348,6 +352,7 @@ export class FrameDecoder {
 
   /** Copies header bytes into the scratch buffer until it holds `want`. */
   private fill(chunk: Buffer, pos: number, want: number): number {
+    if (this.scratch === EMPTY) this.scratch = Buffer.allocUnsafe(8);
     const take = Math.min(want - this.scratchFilled, chunk.length - pos);
     chunk.copy(this.scratch, this.scratchFilled, pos, pos + take);
     this.scratchFilled += take;

@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { SIMD_MIN_BYTES, simdMask } from './mask-simd.js';
 
 /** Below this many bytes, building a 32-bit view costs more than it saves. */
 const WORD_LOOP_MIN_BYTES = 32;
@@ -10,10 +11,21 @@ const keyWordBytes = new Uint8Array(keyWord.buffer);
  * starting at key byte `keyOffset`. Returns the key offset for the byte after
  * `end`, so a payload can be masked chunk by chunk.
  *
- * Four bytes at a time where the memory is 4-byte aligned; the key word is
- * built by byte order of this machine, so it is right on either endianness.
+ * From `SIMD_MIN_BYTES` up, the WebAssembly SIMD kernel (mask-simd.ts) when
+ * the engine has it; else, and below that, `maskInPlaceJs`.
  */
 export function maskInPlace(bytes: Uint8Array, start: number, end: number, key: Uint8Array, keyOffset = 0): number {
+  if (simdMask !== undefined && end - start >= SIMD_MIN_BYTES) return simdMask(bytes, start, end, bytes, start, key, keyOffset);
+  return maskInPlaceJs(bytes, start, end, key, keyOffset);
+}
+
+/**
+ * `maskInPlace` in JavaScript only: four bytes at a time where the memory is
+ * 4-byte aligned; the key word is built by byte order of this machine, so it
+ * is right on either endianness. The fallback where WebAssembly SIMD is not
+ * available, and the faster path for short payloads.
+ */
+export function maskInPlaceJs(bytes: Uint8Array, start: number, end: number, key: Uint8Array, keyOffset = 0): number {
   let i = start;
   let k = keyOffset & 3;
   if (end - start >= WORD_LOOP_MIN_BYTES) {
@@ -40,13 +52,22 @@ export function maskInPlace(bytes: Uint8Array, start: number, end: number, key: 
 
 /**
  * Masks `source` into `target` at `targetOffset` without touching `source`
- * (DESIGN zero-copy rule 2: never mutate a buffer the caller owns). One
- * `memcpy` then an in-place word loop over memory we own: faster than a
- * byte-by-byte loop from one buffer into the other.
+ * (DESIGN zero-copy rule 2: never mutate a buffer the caller owns), in one
+ * pass over `target`: chunk by chunk through the WebAssembly kernel's scratch
+ * page when it is there, else one `memcpy` then the in-place word loop over
+ * memory we own (faster than a byte loop from one buffer into the other).
  */
 export function maskInto(source: Uint8Array, target: Uint8Array, targetOffset: number, key: Uint8Array, keyOffset = 0): number {
+  if (simdMask !== undefined && source.length >= SIMD_MIN_BYTES) {
+    return simdMask(source, 0, source.length, target, targetOffset, key, keyOffset);
+  }
+  return maskIntoJs(source, target, targetOffset, key, keyOffset);
+}
+
+/** `maskInto` in JavaScript only (see `maskInPlaceJs`). */
+export function maskIntoJs(source: Uint8Array, target: Uint8Array, targetOffset: number, key: Uint8Array, keyOffset = 0): number {
   target.set(source, targetOffset);
-  return maskInPlace(target, targetOffset, targetOffset + source.length, key, keyOffset);
+  return maskInPlaceJs(target, targetOffset, targetOffset + source.length, key, keyOffset);
 }
 
 /** Masking keys from `crypto.randomFillSync`, drawn in bulk. */

@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { FrameDecoder, type DecoderEvent, type DecoderSink, type FrameDecoderOptions } from '../protocol/frame-decoder.js';
 
 export interface FrameDecoderStreamOptions extends FrameDecoderOptions {
@@ -60,6 +60,29 @@ export class FrameDecoderStream extends Transform {
     this.decoder.setCompression(negotiated);
   }
 
+  /**
+   * Reads `source` (the socket) straight into the decoder and the sink, as
+   * `source.pipe(this)` would, without a stream write per chunk and with two
+   * listeners instead of a pipe's dozen: `source` is paused while the sink
+   * is, and this stream ends when `source` does. Only with a `sink`, and
+   * only when nothing written before is still waiting here (check
+   * `writableLength`), so that bytes stay in order.
+   */
+  readFrom(source: Readable): void {
+    if (!this.sink) throw new Error('readFrom() needs a sink');
+    const resumeSource = (): void => {
+      source.resume();
+    };
+    source.on('data', (chunk: Buffer) => {
+      if (this.ended || this.destroyed) return;
+      this.feedSink(chunk, 0, resumeSource, source);
+    });
+    source.once('end', () => {
+      if (!this.destroyed) this.end();
+    });
+    source.resume();
+  }
+
   /** Continues decoding after the sink cleared `paused`. */
   resumeSink(): void {
     const held = this.held;
@@ -73,9 +96,11 @@ export class FrameDecoderStream extends Transform {
     callback(error);
   }
 
-  private feedSink(chunk: Buffer, offset: number, callback: TransformCallback): void {
+  /** `source`: the stream readFrom() reads, to pause while a chunk is held (the callback resumes it). */
+  private feedSink(chunk: Buffer, offset: number, callback: TransformCallback, source?: Readable): void {
     const stopped = this.decoder.decode(chunk, this.sink!, offset);
     if (stopped < chunk.length && !this.decoder.finished) {
+      source?.pause();
       this.held = { chunk, offset: stopped, callback };
       return;
     }

@@ -1,5 +1,8 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { FrameEncoder, type FrameEncoderOptions, type FrameSpec } from '../protocol/frame-encoder.js';
+
+/** A frame at least this large is pushed (or written) at once, with what was batched before it. */
+const FLUSH_AT_ONCE_BYTES = 256 * 1024;
 
 /** Default high-water mark of the encoded bytes waiting to be read: 1 MiB. */
 const DEFAULT_HIGH_WATER_MARK_BYTES = 1024 * 1024;
@@ -22,6 +25,8 @@ export class FrameEncoderStream extends Transform {
   readonly encoder: FrameEncoder;
   private readonly highWaterMarkBytes: number;
   private flushScheduled = false;
+  /** Set by writeTo(). */
+  private destination: Writable | undefined;
 
   constructor(options: FrameEncoderStreamOptions) {
     super({ writableObjectMode: true, readableHighWaterMark: options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES });
@@ -40,7 +45,33 @@ export class FrameEncoderStream extends Transform {
    * the high-water mark: wait for `'drain'` on the destination.
    */
   enqueue(frame: FrameSpec): boolean {
+    const before = this.encoder.pendingBytes;
     this.encoder.add(frame);
+    return this.scheduleFlush(before);
+  }
+
+  /**
+   * `enqueue()` of a whole, uncompressed message, without a `FrameSpec`
+   * object per call (the client's `send()` on its fast path).
+   */
+  enqueueMessage(opcode: number, payload: Uint8Array | string): boolean {
+    const before = this.encoder.pendingBytes;
+    this.encoder.addFrame(opcode, payload, true, false);
+    return this.scheduleFlush(before);
+  }
+
+  /**
+   * Batches to the end of the turn, except after a large frame: batching
+   * saves it nothing (it is a buffer of its own), and handed over at once it
+   * can be on its way, and off the buffered count, before `enqueue()`
+   * returns, so a sender of large messages is not told to wait for a
+   * `'drain'` that the socket did not need.
+   */
+  private scheduleFlush(pendingBefore: number): boolean {
+    if (this.encoder.pendingBytes - pendingBefore >= FLUSH_AT_ONCE_BYTES) {
+      this.flushBatch();
+      return this.bufferedBytes < this.highWaterMarkBytes;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(() => this.flushBatch());
@@ -48,11 +79,41 @@ export class FrameEncoderStream extends Transform {
     return this.bufferedBytes < this.highWaterMarkBytes;
   }
 
+  /**
+   * Writes the encoded bytes straight to `destination` (the socket) instead
+   * of pushing them to the readable side: what `this.pipe(destination)`
+   * does, without a pipe's dozen listeners per connection, and a batch of
+   * several buffers goes out as one `writev`. Ends `destination` when this
+   * stream ends. Backpressure is then the destination's own
+   * (`writableLength`, `'drain'`), which the caller watches.
+   */
+  writeTo(destination: Writable): void {
+    this.destination = destination;
+    this.once('end', () => {
+      if (!destination.destroyed && !destination.writableEnded) destination.end();
+    });
+    // Nothing is pushed but the end: flow so that 'end' comes.
+    this.resume();
+  }
+
   /** Pushes what is batched now, without waiting for the end of the turn. */
   flushBatch(): void {
     this.flushScheduled = false;
     if (this.destroyed || this.writableFinished) return;
-    for (const buffer of this.encoder.take()) this.push(buffer);
+    const buffers = this.encoder.take();
+    const destination = this.destination;
+    if (destination === undefined) {
+      for (const buffer of buffers) this.push(buffer);
+      return;
+    }
+    if (destination.destroyed || destination.writableEnded || buffers.length === 0) return;
+    if (buffers.length === 1) {
+      destination.write(buffers[0]);
+      return;
+    }
+    destination.cork();
+    for (const buffer of buffers) destination.write(buffer);
+    destination.uncork();
   }
 
   override _transform(frame: FrameSpec, _encoding: BufferEncoding, callback: TransformCallback): void {
