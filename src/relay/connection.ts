@@ -32,7 +32,6 @@ import type { NegotiatedDeflate } from '../protocol/permessage-deflate.js';
 import { MessageInflater } from '../streams/message-inflater.js';
 import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
 import type { RelayRequest } from './request.js';
-import { xorInPlace } from './xor.js';
 
 /** Which way a message or frame travels. */
 export type Direction = 'client-to-upstream' | 'upstream-to-client';
@@ -154,13 +153,13 @@ function rekeyInPlace(chunk: Buffer, k: number, rekey: Buffer): void {
 }
 
 /**
- * XORs `chunk[start, end)` with `key` from key byte `offset`: `maskInPlace`,
- * with the short payloads of chatty traffic unrolled here (a call and a
+ * XORs `chunk[start, end)` with `key` from key byte `offset`: `maskInPlace`
+ * (WebAssembly SIMD from 256 bytes up, see mask-simd.ts), with the short payloads of chatty traffic unrolled here (a call and a
  * rotating index per byte cost more than the bytes).
  */
 function remaskPiece(chunk: Buffer, start: number, end: number, key: Buffer, offset: number): void {
   if (end - start >= 32) {
-    xorInPlace(chunk, start, end, key, offset);
+    maskInPlace(chunk, start, end, key, offset);
     return;
   }
   const k0 = key[offset & 3]!;
