@@ -58,7 +58,11 @@ export interface WebSocketClientOptions {
   origin?: string;
   /** The connect and the opening handshake must finish within this. Default 10,000; 0 waits forever. */
   handshakeTimeoutMs?: number;
-  /** The frame type `send()` uses unless told otherwise. Default `'text'`. */
+  /**
+   * The frame type of every `send()` unless the call says otherwise (the
+   * reference's `websocketType`). Default: by the data, as `ws` and the
+   * WHATWG API do: a string is a text message, binary data a binary one.
+   */
   messageType?: 'text' | 'binary';
   /** Send a ping this often once open; 0 disables. Default 0. */
   pingIntervalMs?: number;
@@ -112,7 +116,8 @@ export interface ResolvedOptions {
   protocols: string[];
   origin: string | undefined;
   handshakeTimeoutMs: number;
-  messageType: 'text' | 'binary';
+  /** Undefined: by the data sent. */
+  messageType: 'text' | 'binary' | undefined;
   pingIntervalMs: number;
   pongTimeoutMs: number;
   closeTimeoutMs: number;
@@ -257,7 +262,7 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
     protocols: normalizeProtocols(o.protocols),
     origin: o.origin as string | undefined,
     handshakeTimeoutMs: checkDuration('handshakeTimeoutMs', o.handshakeTimeoutMs, 10_000),
-    messageType: checkEnum('messageType', o.messageType, ['text', 'binary'], 'text'),
+    messageType: checkEnum<'text' | 'binary', undefined>('messageType', o.messageType, ['text', 'binary'], undefined),
     pingIntervalMs,
     pongTimeoutMs: checkDuration('pongTimeoutMs', o.pongTimeoutMs, pingIntervalMs),
     closeTimeoutMs: checkDuration('closeTimeoutMs', o.closeTimeoutMs, 5_000),

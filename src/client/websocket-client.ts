@@ -28,7 +28,7 @@ export type { SendData } from './send-queue.js';
 
 /** Per-call options of `send()`. */
 export interface SendOptions {
-  /** Send a binary frame (true) or a text frame (false). Default: the client's `messageType`. */
+  /** Send a binary frame (true) or a text frame (false). Default: the client's `messageType`, else by the data. */
   binary?: boolean;
   /**
    * With permessage-deflate negotiated: compress (true) or not (false)
@@ -197,7 +197,8 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    * or a full queue.
    */
   send(data: SendData, options?: SendOptions): boolean {
-    const binary = options?.binary ?? this.options.messageType === 'binary';
+    const type = this.options.messageType;
+    const binary = options?.binary ?? (type === undefined ? typeof data !== 'string' : type === 'binary');
     const opcode = binary ? Opcode.Binary : Opcode.Text;
     const payload = toPayload(data);
     if (!binary && typeof payload !== 'string' && !isValidUtf8(payload)) {

@@ -135,7 +135,7 @@ export function checkBoolean(name: string, value: unknown, fallback: boolean): b
 }
 
 /** One of `allowed`. */
-export function checkEnum<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+export function checkEnum<T extends string, F extends T | undefined = T>(name: string, value: unknown, allowed: readonly T[], fallback: F): T | F {
   if (value === undefined) return fallback;
   if (!allowed.includes(value as T)) invalidOption(name, allowed.map((a) => `'${a}'`).join(' or '), value);
   return value as T;

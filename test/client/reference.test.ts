@@ -213,6 +213,30 @@ describe('the reference scenario', () => {
     ]);
   });
 
+  it('without messageType the data decides, as in ws and the WHATWG API: strings are text, binary data binary', async () => {
+    const ws = client('/');
+    const connection = nextConnection();
+    ws.onWebSocketConnect = (conn) => {
+      conn.send('a');
+      conn.send(Buffer.from('b'));
+      conn.send(new Uint8Array([0x63]));
+      conn.send(new Uint8Array([0x64]).buffer);
+      conn.send('e', { binary: true });
+      conn.send(Buffer.from('f'), { binary: false });
+    };
+    ws.connect();
+    const conn = await connection;
+    await waitUntil(() => conn.messages.length === 6, 5_000, 'six messages');
+    expect(conn.messages.map((m) => [m.data.toString(), m.binary])).toEqual([
+      ['a', false],
+      ['b', true],
+      ['c', true],
+      ['d', true],
+      ['e', true],
+      ['f', false],
+    ]);
+  });
+
   it('delivers sends made before the handshake first and in order', async () => {
     const ws = client('/', { messageType: 'binary' });
     const connection = nextConnection();
