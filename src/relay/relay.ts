@@ -37,6 +37,7 @@ import {
   type RelayRefusal,
   type RelayRequest,
 } from './request.js';
+import { checkRelayOptions, readAuthorizeVerdict } from './options.js';
 import { openUpstreamTransport, type UpstreamTransportOptions } from './upstream.js';
 
 /** Where to relay a request: a URL, or what a function of the request returns. */
@@ -151,11 +152,14 @@ export class Relay extends EventEmitter<RelayEvents> {
   private peak = 0;
   private closing = false;
   private readonly staticUpstream: ParsedUrl | undefined;
+  private readonly handshakeTimeoutMs: number;
 
   constructor(options: RelayOptions) {
     super();
-    if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.InvalidOption, 'createRelay needs an options object');
+    // Plain JavaScript callers get no help from the types: every option is checked here.
+    const checked = checkRelayOptions(options);
     this.options = options;
+    this.handshakeTimeoutMs = checked.handshakeTimeoutMs;
     const { upstream } = options;
     if (typeof upstream === 'string' || upstream instanceof URL) {
       this.staticUpstream = parseWebSocketUrl(upstream);
@@ -163,20 +167,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     } else if (typeof upstream !== 'function') {
       throw new UsageError(ErrorCode.InvalidOption, 'upstream must be a ws:// or wss:// URL, or a function of the request');
     }
-    for (const name of ['authorize', 'onMessage', 'onFrame'] as const) {
-      if (options[name] !== undefined && typeof options[name] !== 'function') throw new UsageError(ErrorCode.InvalidOption, `${name} must be a function`);
-    }
-    const positive = (name: 'maxMessageBytes' | 'handshakeTimeoutMs' | 'closeTimeoutMs', fallback: number): number => {
-      const value = options[name] ?? fallback;
-      if (typeof value !== 'number' || !(value > 0)) throw new UsageError(ErrorCode.InvalidOption, `${name} must be a positive number`);
-      return value;
-    };
-    positive('handshakeTimeoutMs', 10_000);
     this.pumpConfig = {
       onMessage: options.onMessage,
       onFrame: options.onFrame,
-      maxMessageBytes: positive('maxMessageBytes', options.onMessage ? DEFAULT_MAX_MESSAGE_BYTES : Number.MAX_SAFE_INTEGER),
-      closeTimeoutMs: positive('closeTimeoutMs', 5_000),
+      maxMessageBytes: checked.maxMessageBytes ?? (options.onMessage ? DEFAULT_MAX_MESSAGE_BYTES : Number.MAX_SAFE_INTEGER),
+      closeTimeoutMs: checked.closeTimeoutMs,
       ended: (connection, report) => this.ended(connection, report),
       error: (connection, error, side) => this.report(error, connection, side),
     };
@@ -279,7 +274,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     socket.on('error', () => socket.destroy());
     const onClose = (): void => pending.abort.abort();
     socket.once('close', onClose);
-    const handshakeTimeoutMs = this.options.handshakeTimeoutMs ?? 10_000;
+    const handshakeTimeoutMs = this.handshakeTimeoutMs;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -381,11 +376,13 @@ export class Relay extends EventEmitter<RelayEvents> {
         this.report(error instanceof Error ? error : new Error(String(error)), undefined, 'hook');
         throw new RefusedError({ status: 500 }, 'authorize threw');
       }
-      if (verdict === false) throw new RefusedError({ status: 403 }, 'refused by authorize');
-      if (typeof verdict === 'object' && verdict !== null) {
-        const status = Number.isInteger(verdict.status) && verdict.status >= 400 && verdict.status <= 599 ? verdict.status : 403;
-        throw new RefusedError({ ...verdict, status }, 'refused by authorize');
+      const read = readAuthorizeVerdict(verdict);
+      if ('bad' in read) {
+        // Fail closed: a hook that answers something unexpected (0, '', null, a bad refusal) lets nobody in.
+        this.report(new UsageError(ErrorCode.InvalidOption, read.bad), undefined, 'hook');
+        throw new RefusedError({ status: 500 }, read.bad);
       }
+      if (!read.go) throw new RefusedError({ status: read.status, headers: read.headers, body: read.body }, 'refused by authorize');
     }
     const signal = pending.abort.signal;
     if (signal.aborted) throw new ConnectionError(ErrorCode.Aborted, 'the client went away');
@@ -403,12 +400,20 @@ export class Relay extends EventEmitter<RelayEvents> {
           : {}
         : clientOffer;
     const negotiator = upstreamOffer ? new PerMessageDeflateNegotiator(upstreamOffer) : undefined;
+    let headers: Record<string, string[]>;
+    try {
+      headers = forwardedHeaders(request, options.headers);
+    } catch (error) {
+      // The rewrite function threw or returned something else than headers: the relay's fault, not the client's.
+      this.report(error instanceof Error ? error : new Error(String(error)), undefined, 'hook');
+      throw new RefusedError({ status: 500 }, 'the headers rewrite failed');
+    }
     let handshake: ReturnType<typeof createHandshakeRequest>;
     try {
       handshake = createHandshakeRequest({
         host: target.hostHeader,
         path: target.path,
-        headers: forwardedHeaders(request, options.headers),
+        headers,
         protocols: request.protocols,
         extensions: negotiator?.offer(),
       });
@@ -416,7 +421,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       // A path, header or subprotocol that cannot go into a request (or a rewrite that made one).
       throw new RefusedError({ status: 400, body: `${(error as Error).message}\n` }, (error as Error).message);
     }
-    const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    const timeoutMs = this.handshakeTimeoutMs;
     const upstream = await openUpstreamTransport(target, options, signal, timeoutMs);
     // Until the pump listens, an error is seen by the handshake reader (or by nobody, once the 101 is in).
     upstream.on('error', () => {});
