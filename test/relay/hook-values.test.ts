@@ -100,4 +100,26 @@ describe.each(MOUNTS)('relay hooks returning odd values (%s)', (mount) => {
     expect(sides).toEqual(['hook']);
     expect(echo.connections.size).toBe(0);
   });
+
+  it('an onFrame hook that throws closes both sides with 1011 and reports the error, without an uncaught exception', async () => {
+    echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+    const { relay, url } = await harness.mount(mount, {
+      upstream: echo.url,
+      onFrame: () => {
+        throw new Error('onFrame bug');
+      },
+    });
+    const errors: string[] = [];
+    relay.on('error', (error, _connection, side) => errors.push(`${side}: ${error.message}`));
+    const closed = new Promise((resolve) => relay.once('close', (_connection, report) => resolve(report)));
+    const { ws, events } = harness.open(url('/'));
+    await events.first('open', 5_000);
+    ws.send('hello');
+    const [code] = (await events.first('close', 5_000)).args as [number];
+    expect(code).toBe(1011);
+    await withTimeout(closed, 5_000, "the relay's close report");
+    expect(errors[0]).toBe('hook: onFrame bug');
+    expect(events.count('close')).toBe(1);
+    expect(relay.metrics.open).toBe(0);
+  });
 });
