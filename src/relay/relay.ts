@@ -235,7 +235,14 @@ export class Relay extends EventEmitter<RelayEvents> {
       res.end('This is a WebSocket relay: ask for an upgrade.\n');
     });
     server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
-    server.on('clientError', (_error, socket) => socket.destroy());
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      // Answer what can be answered (as node:http does without a listener), then hang up.
+      if (socket.writable) {
+        const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      }
+      socket.destroy();
+    });
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -123,3 +123,23 @@ describe.each(MOUNTS)('relay hooks returning odd values (%s)', (mount) => {
     expect(relay.metrics.open).toBe(0);
   });
 });
+
+describe('relay listen(): requests node:http cannot parse', () => {
+  it('a request head over the size limit is answered 431, not reset', async () => {
+    echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+    const relay = createRelay({ upstream: echo.url });
+    harness.relays.push(relay);
+    const { port } = await relay.listen({ host: '127.0.0.1', port: 0 });
+    const answer = await rawExchange(port, `${UPGRADE}X-Big: ${'a'.repeat(100_000)}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(echo.connections.size).toBe(0);
+  });
+
+  it('garbage is answered 400', async () => {
+    echo = await startEchoServer({ host: '127.0.0.1', port: 0 });
+    const relay = createRelay({ upstream: echo.url });
+    harness.relays.push(relay);
+    const { port } = await relay.listen({ host: '127.0.0.1', port: 0 });
+    expect(await rawExchange(port, 'NOT HTTP\0\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+  });
+});
