@@ -120,6 +120,9 @@ function addMetrics(into: DirectionMetrics, from: DirectionMetrics): void {
 
 const zero = (): DirectionMetrics => ({ messages: 0, frames: 0, bytes: 0, dropped: 0, replaced: 0, inflated: 0, deflated: 0 });
 
+/** What a client may send before its 101 is kept, up to this; then it is not read until the 101. */
+const MAX_EARLY_BYTES = 64 * 1024;
+
 /** An upgrade being answered, before it becomes a RelayConnection. */
 interface Pending {
   socket: Duplex;
@@ -287,11 +290,30 @@ export class Relay extends EventEmitter<RelayEvents> {
       timedOut = true;
       pending.abort.abort();
     }, handshakeTimeoutMs).unref();
-    socket.pause();
+    // The socket keeps being read while the upstream is opened, so that a client that hangs up (FIN) is
+    // seen at once and its upstream attempt aborted; a paused socket would not notice until the timeout.
+    // RFC 6455 4.1: a client sends no frames before the 101, so what comes early is kept, up to a bound.
+    const early: Buffer[] = leftover.length > 0 ? [leftover] : [];
+    let earlyBytes = leftover.length;
+    const onEarlyData = (chunk: Buffer): void => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes > MAX_EARLY_BYTES) socket.pause();
+    };
+    const onEnd = (): void => pending.abort.abort();
+    socket.on('data', onEarlyData);
+    socket.once('end', onEnd);
+    const stopReading = (): void => {
+      socket.pause();
+      socket.off('data', onEarlyData);
+      socket.off('end', onEnd);
+      socket.off('close', onClose);
+    };
     this.openOrAbort(request, head, pending).then(
       (opened) => {
         clearTimeout(timer);
-        socket.off('close', onClose);
+        stopReading();
+        leftover = early.length === 1 ? early[0]! : Buffer.concat(early);
         this.pending.delete(pending);
         if (socket.destroyed || this.closing) {
           opened.upstream.destroy();
@@ -317,7 +339,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       },
       (error: unknown) => {
         clearTimeout(timer);
-        socket.off('close', onClose);
+        stopReading();
         this.pending.delete(pending);
         let refusal: RelayRefusal;
         let reason: string;

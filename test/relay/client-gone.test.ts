@@ -1,0 +1,47 @@
+import * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nextEvent, withTimeout } from '../helpers/wait.js';
+import { Harness, MOUNTS } from './helpers.js';
+
+// A client that hangs up while the relay is still opening its upstream: the
+// upstream attempt is aborted and its socket destroyed at once, not when the
+// handshake timeout runs out (set far away here so the two cannot be confused).
+
+const harness = new Harness();
+afterEach(() => harness.cleanup());
+
+const UPGRADE =
+  'GET /x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
+describe.each(MOUNTS)('a client gone during the upstream handshake (%s)', (mount) => {
+  it('destroys the upstream socket and settles the relay', async () => {
+    // An upstream that accepts TCP and never answers the handshake.
+    const accepted: net.Socket[] = [];
+    const silent = net.createServer((socket) => {
+      socket.on('error', () => {});
+      accepted.push(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    harness.cleanups.push(() => new Promise((resolve) => silent.close(resolve)));
+    const gotConnection = nextEvent(silent, 'connection', 5_000);
+    const { relay, port } = await harness.mount(mount, {
+      upstream: `ws://127.0.0.1:${(silent.address() as net.AddressInfo).port}/`,
+      handshakeTimeoutMs: 120_000,
+    });
+    const refused: number[] = [];
+    relay.on('refused', (_request, status) => refused.push(status));
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write(UPGRADE);
+    const [upstreamSocket] = (await gotConnection) as [net.Socket];
+    // The relay wrote its own upgrade request upstream; now the client leaves (FIN).
+    upstreamSocket.resume();
+    client.end();
+    await withTimeout(new Promise((resolve) => upstreamSocket.once('close', resolve)), 5_000, 'the upstream socket to be closed by the relay');
+    await withTimeout(relay.close(), 5_000, 'the relay to settle');
+    expect(refused.length).toBe(1);
+    expect(relay.metrics.open).toBe(0);
+    expect(accepted.length).toBe(1);
+  });
+});
