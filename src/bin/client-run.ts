@@ -2,11 +2,11 @@
 // is printed on stdout. At the end of stdin (or after --wait N messages) it
 // waits for the handshake and for every message to be written, closes, and
 // resolves with the exit status of what happened.
-import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode, HandshakeError, UsageError, WebSocketClient, WebSocketError, type WebSocketClientOptions } from '../index.js';
 import type { ClientConfig } from './args.js';
 import { ExitStatus, exitStatusForError } from './exit-status.js';
+import { readInputLines, type InputLines } from './input.js';
 import { formatMessage, StatusLine } from './output.js';
 
 /** Where the run reads and writes; the process's own streams in the command. */
@@ -44,7 +44,7 @@ export function runClient(config: ClientConfig, io: ClientIo): ClientRun {
 class Run {
   private client: WebSocketClient | undefined;
   private readonly status: StatusLine;
-  private lines: Interface | undefined;
+  private lines: InputLines | undefined;
   /** The exit status of the last failure; cleared when a later attempt opens. */
   private failure: ExitStatus | undefined;
   /** Some input was not sent (a queue dropped, a send refused). */
@@ -132,23 +132,25 @@ class Run {
   }
 
   private readInput(): void {
-    const lines = createInterface({ input: this.io.stdin, crlfDelay: Infinity, terminal: false });
-    this.lines = lines;
-    lines.on('line', (line) => {
-      // After --wait N or Ctrl-C the input is no longer sent.
-      if (this.finished || this.closeRequested) return;
-      this.status.lineEntered();
-      this.send(line);
-    });
-    lines.on('close', () => {
-      if (this.finished) return;
-      this.inputEnded = true;
-      if (this.config.waitForMessages === undefined) this.requestClose();
-      else if (this.reconnecting && this.client!.readyState === 'closed' && this.client!.bufferedAmount === 0) this.giveUp();
-    });
+    this.lines = readInputLines(
+      this.io.stdin,
+      this.config.binary,
+      (line) => {
+        // After --wait N or Ctrl-C the input is no longer sent.
+        if (this.finished || this.closeRequested) return;
+        this.status.lineEntered();
+        this.send(line);
+      },
+      () => {
+        if (this.finished) return;
+        this.inputEnded = true;
+        if (this.config.waitForMessages === undefined) this.requestClose();
+        else if (this.reconnecting && this.client!.readyState === 'closed' && this.client!.bufferedAmount === 0) this.giveUp();
+      },
+    );
   }
 
-  private send(line: string): void {
+  private send(line: string | Buffer): void {
     const client = this.client!;
     let below: boolean;
     try {
