@@ -184,6 +184,8 @@ class Run {
   }
 
   private message(data: string | Buffer | Buffer[], isBinary: boolean): void {
+    // -w N prints exactly N messages: what arrives while the closing handshake runs is not shown.
+    if (this.waitReached) return;
     this.status.clearPrompt();
     const below = this.io.stdout.write(`${formatMessage(data, isBinary, this.config.binaryOutput)}\n`);
     this.status.restorePrompt();

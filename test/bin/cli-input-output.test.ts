@@ -2,6 +2,7 @@
 // -w N printing exactly N messages. Spawned as a real process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoServer, type EchoServer } from '../../src/server/echo-server.js';
+import { TestServer } from '../helpers/test-server.js';
 import { buildPackage, runCli, type BuiltPackage, type CliResult } from './package-build.js';
 
 let pkg: BuiltPackage;
@@ -40,5 +41,22 @@ describe('wspipe --binary reads stdin as bytes', () => {
     }
     if (start < input.length) expected.push(input.subarray(start).toString('base64'));
     expect(result.stdout).toBe(expected.map((line) => `${line}\n`).join(''));
+  });
+});
+
+describe('wspipe -w N', () => {
+  it('prints exactly N messages when the server sends more at once', async () => {
+    const server = await TestServer.start();
+    server.on('connection', (conn: { send(data: string): void }) => {
+      for (let i = 0; i < 5; i++) conn.send(`m${i}`);
+    });
+    try {
+      const one = await cli(['-w', '1', server.url('/')]);
+      expect(one).toMatchObject({ status: 0, stdout: 'm0\n', stderr: '' });
+      const two = await cli(['-w', '2', server.url('/')]);
+      expect(two).toMatchObject({ status: 0, stdout: 'm0\nm1\n', stderr: '' });
+    } finally {
+      await server.close();
+    }
   });
 });
