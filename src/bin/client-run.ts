@@ -214,9 +214,7 @@ class Run {
     if (error instanceof HandshakeError && error.bodyStart) {
       this.status.error(`the server said: ${excerpt(error.bodyStart)}`);
     }
-    if (code === ErrorCode.TlsFailed) {
-      this.status.error('hint: --ca FILE trusts the CA (PEM) that signed the server certificate; -k/--insecure skips the check');
-    }
+    if (code === ErrorCode.TlsFailed) this.status.error(tlsHint(error));
     this.failure = exitStatusForError(code, this.opened);
   }
 
@@ -333,6 +331,18 @@ class Run {
     if (this.interrupted) this.resolve(ExitStatus.Interrupted);
     else this.resolve(this.failure ?? (this.inputLost ? ExitStatus.ConnectionFailed : ExitStatus.Ok));
   }
+}
+
+/**
+ * What to try after a TLS failure. A certificate for another name is not
+ * cured by --ca (the CA is not the problem): say to use a name it covers.
+ */
+function tlsHint(error: WebSocketError): string {
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  if (cause?.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return "hint: the certificate is not for this host name or address: connect by a name it covers; -k/--insecure skips the check";
+  }
+  return 'hint: --ca FILE trusts the CA (PEM) that signed the server certificate; -k/--insecure skips the check';
 }
 
 /** The start of a refusal's body, on one line. */

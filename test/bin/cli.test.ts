@@ -260,6 +260,23 @@ describe('wspipe URL: each failure class has its exit status', () => {
       expect(result.stderr).toMatch(/--ca FILE.*--insecure/);
     });
 
+    it('3: a trusted certificate for another name, with a hint about the name (not --ca)', async () => {
+      const other = makeCertificate('DNS:example.test');
+      const otherCa = join(dir, 'other-ca.pem');
+      writeFileSync(otherCa, other.cert);
+      const named = await startEchoServer({ createServer: (onSocket) => tls.createServer(other, onSocket) });
+      try {
+        const result = await cli(['--ca', otherCa, `wss://127.0.0.1:${named.port}/`], { stdin: 'a\n' });
+        expectEndedByItself(result);
+        expect(result.status).toBe(3);
+        expect(result.stderr).toContain('WSP_ERR_TLS_FAILED');
+        expect(result.stderr).toContain('hint: the certificate is not for this host name or address');
+        expect(result.stderr).not.toContain('--ca FILE');
+      } finally {
+        await named.close();
+      }
+    });
+
     it('0: --ca trusts it; -k skips the check', async () => {
       expect(await cli(['--ca', caFile, wssUrl()], { stdin: 'secure\n' })).toMatchObject({ status: 0, stdout: 'secure\n', stderr: '' });
       expect(await cli(['-k', wssUrl()], { stdin: 'insecure\n' })).toMatchObject({ status: 0, stdout: 'insecure\n', stderr: '' });
