@@ -91,6 +91,7 @@ describe('wspipe: usage errors exit 2 with one line on stderr', () => {
     ['an unreadable --ca', ['--ca', missing, 'wss://127.0.0.1:1/'], /--ca .*\.pem: cannot read it \(no such file\)/],
     ['a flag without its value', ['ws://127.0.0.1:1/', '-w'], /-w needs a value/],
     ['--wait 0', ['-w', '0', 'ws://127.0.0.1:1/'], /--wait needs a whole number of at least 1/],
+    ['a negative --handshake-timeout', ['--handshake-timeout', '-1', 'ws://127.0.0.1:1/'], /--handshake-timeout needs a whole number of at least 0, not "-1"/],
     ['a close code that may not be sent', ['--close-code', '1005', 'ws://127.0.0.1:1/'], /close code 1005 may not be sent/],
     ['an unknown --binary-output', ['--binary-output', 'octal', 'ws://127.0.0.1:1/'], /hex or base64/],
     ['a value for a boolean flag', ['--binary=yes', 'ws://127.0.0.1:1/'], /--binary takes no value/],
