@@ -110,6 +110,17 @@ function checkHeaderRewrite(value: unknown): void {
   }
 }
 
+/** `listen()`'s options: a typo (`prot: 9000`) would otherwise listen on a random port. */
+export function checkListenOptions(options: unknown): void {
+  if (!isPlainObject(options)) invalidOption('listen options', 'an object { host, port }', options);
+  checkKnownKeys('listen', options, ['host', 'port']);
+  const { host, port } = options;
+  if (host !== undefined && (typeof host !== 'string' || host === '')) invalidOption('listen.host', 'a host name or an address', host);
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65_535)) {
+    invalidOption('listen.port', 'an integer from 0 (any free port) to 65535', port);
+  }
+}
+
 /** What `authorize` may return, as the relay reads it. */
 export type AuthorizeVerdict = { go: true } | { go: false; status: number; headers?: Record<string, string | string[]>; body?: string } | { bad: string };
 

@@ -37,7 +37,7 @@ import {
   type RelayRefusal,
   type RelayRequest,
 } from './request.js';
-import { checkRelayOptions, readAuthorizeVerdict } from './options.js';
+import { checkListenOptions, checkRelayOptions, readAuthorizeVerdict } from './options.js';
 import { openUpstreamTransport, type UpstreamTransportOptions } from './upstream.js';
 
 /** Where to relay a request: a URL, or what a function of the request returns. */
@@ -233,6 +233,8 @@ export class Relay extends EventEmitter<RelayEvents> {
    * Resolves with the port once listening.
    */
   async listen(options: { port?: number; host?: string } = {}): Promise<{ port: number; host: string; server: http.Server }> {
+    checkListenOptions(options);
+    if (this.closing) throw new UsageError(ErrorCode.NotOpen, 'this relay is closed: listen() needs a new one (createRelay)');
     const server = http.createServer((_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
       res.end('This is a WebSocket relay: ask for an upgrade.\n');

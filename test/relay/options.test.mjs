@@ -64,3 +64,25 @@ describe('createRelay options from plain JavaScript', () => {
     expect(relay.metrics.accepted).toBe(0);
   });
 });
+
+describe('relay.listen() options and state', () => {
+  it.each([
+    [{ prot: 9000 }, 'unknown option listen.prot; did you mean listen.port?'],
+    [{ port: '9000' }, 'listen.port must be'],
+    [{ port: 70_000 }, 'listen.port must be'],
+    [{ host: 1 }, 'listen.host must be'],
+    ['127.0.0.1', 'listen options must be'],
+  ])('%j is refused with a UsageError naming the option', async (options, message) => {
+    const relay = createRelay({ upstream });
+    await expect(relay.listen(options)).rejects.toMatchObject({ name: 'UsageError', code: 'WSP_ERR_INVALID_OPTION', message: expect.stringContaining(message) });
+    await relay.close();
+  });
+
+  it('listen() after close() is refused instead of listening with every upgrade answered 503', async () => {
+    const relay = createRelay({ upstream });
+    await relay.listen({ host: '127.0.0.1', port: 0 });
+    await relay.close();
+    await relay.close(); // twice is fine
+    await expect(relay.listen({ host: '127.0.0.1', port: 0 })).rejects.toMatchObject({ name: 'UsageError', code: 'WSP_ERR_NOT_OPEN' });
+  });
+});
