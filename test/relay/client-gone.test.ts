@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nextEvent, withTimeout } from '../helpers/wait.js';
-import { Harness, MOUNTS } from './helpers.js';
+import { nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
+import { clientFrame, Harness, MOUNTS, startRawUpstream } from './helpers.js';
 
 // A client that hangs up while the relay is still opening its upstream: the
 // upstream attempt is aborted and its socket destroyed at once, not when the
@@ -43,5 +43,23 @@ describe.each(MOUNTS)('a client gone during the upstream handshake (%s)', (mount
     expect(refused.length).toBe(1);
     expect(relay.metrics.open).toBe(0);
     expect(accepted.length).toBe(1);
+  });
+
+  it('frames a client sends before its 101, in later reads, still reach the upstream, in order', async () => {
+    const upstream = await startRawUpstream(harness);
+    const { port } = await harness.mount(mount, { upstream: upstream.url });
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    harness.cleanups.push(() => client.destroy());
+    client.write(UPGRADE);
+    // Not waiting for the 101 (RFC 6455 4.1 says a client should): two frames in reads of their own.
+    await new Promise((resolve) => setImmediate(resolve));
+    client.write(clientFrame(0x1, 'early one'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    client.write(clientFrame(0x1, 'early two'));
+    const text = (): string =>
+      Buffer.concat(upstream.events.flatMap((e) => (e.type === 'data' ? [Buffer.from(e.payload)] : []))).toString();
+    await waitUntil(() => text().length >= 18, 5_000, 'both early frames upstream');
+    expect(text()).toBe('early oneearly two');
   });
 });
