@@ -269,10 +269,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.closing = true;
     const stopped = [...this.servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     this.servers.clear();
-    for (const pending of this.pending) {
-      pending.abort.abort();
-      pending.socket.destroy();
-    }
+    // Each upgrade still in its handshake is given up and answered 503 (see accept).
+    for (const pending of this.pending) pending.abort.abort();
     for (const connection of this.live) connection.close(CloseCode.GoingAway, 'relay shutting down');
     const idle = this.live.size === 0 && this.pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await Promise.all([...stopped, idle]);
@@ -284,7 +282,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     const pending: Pending = { socket, abort: new AbortController() };
     this.pending.add(pending);
     socket.on('error', () => socket.destroy());
-    const onClose = (): void => pending.abort.abort();
+    let clientLeft = false;
+    const onClose = (): void => {
+      clientLeft = true;
+      pending.abort.abort();
+    };
     socket.once('close', onClose);
     const handshakeTimeoutMs = this.handshakeTimeoutMs;
     let timedOut = false;
@@ -302,7 +304,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       earlyBytes += chunk.length;
       if (earlyBytes > MAX_EARLY_BYTES) socket.pause();
     };
-    const onEnd = (): void => pending.abort.abort();
+    const onEnd = onClose;
     socket.on('data', onEarlyData);
     socket.once('end', onEnd);
     const stopReading = (): void => {
@@ -351,6 +353,13 @@ export class Relay extends EventEmitter<RelayEvents> {
         } else if (timedOut) {
           refusal = { status: 504, body: 'The upstream did not answer in time.\n' };
           reason = 'the upstream did not answer in time';
+        } else if (this.closing) {
+          // RFC 9110 15.6.4: 503, the service is going away (a client with a retry policy comes back later).
+          refusal = { status: 503, body: 'The relay is shutting down.\n' };
+          reason = 'the relay is closing';
+        } else if (clientLeft) {
+          refusal = { status: 499 };
+          reason = 'the client went away';
         } else {
           reason = error instanceof Error ? error.message : String(error);
           refusal = { status: 502, body: 'The upstream cannot be reached or refused the connection.\n' };

@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { HandshakeError } from '../../src/index.js';
 import { nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
 import { clientFrame, Harness, MOUNTS, startRawUpstream } from './helpers.js';
 
@@ -40,7 +41,7 @@ describe.each(MOUNTS)('a client gone during the upstream handshake (%s)', (mount
     client.end();
     await withTimeout(new Promise((resolve) => upstreamSocket.once('close', resolve)), 5_000, 'the upstream socket to be closed by the relay');
     await withTimeout(relay.close(), 5_000, 'the relay to settle');
-    expect(refused.length).toBe(1);
+    expect(refused).toEqual([499]); // 499: the client went away
     expect(relay.metrics.open).toBe(0);
     expect(accepted.length).toBe(1);
   });
@@ -61,5 +62,29 @@ describe.each(MOUNTS)('a client gone during the upstream handshake (%s)', (mount
       Buffer.concat(upstream.events.flatMap((e) => (e.type === 'data' ? [Buffer.from(e.payload)] : []))).toString();
     await waitUntil(() => text().length >= 18, 5_000, 'both early frames upstream');
     expect(text()).toBe('early oneearly two');
+  });
+
+  it('relay.close() during the upstream handshake answers the client 503 and settles at once', async () => {
+    const silent = net.createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    harness.cleanups.push(() => new Promise((resolve) => silent.close(resolve)));
+    const gotConnection = nextEvent(silent, 'connection', 5_000);
+    const { relay, url } = await harness.mount(mount, {
+      upstream: `ws://127.0.0.1:${(silent.address() as net.AddressInfo).port}/`,
+      handshakeTimeoutMs: 120_000,
+    });
+    const refused: Array<[number, string]> = [];
+    relay.on('refused', (_request, status, reason) => refused.push([status, reason]));
+    const { events } = harness.open(url('/'));
+    const [upstreamSocket] = (await gotConnection) as [net.Socket];
+    upstreamSocket.resume();
+    const upstreamClosed = new Promise((resolve) => upstreamSocket.once('close', resolve));
+    await withTimeout(relay.close(), 5_000, 'relay.close()');
+    const [error] = (await events.first('error', 5_000)).args as [HandshakeError];
+    expect(error.status).toBe(503);
+    await events.first('close', 5_000);
+    expect(events.count('close')).toBe(1);
+    expect(refused).toEqual([[503, 'the relay is closing']]);
+    await withTimeout(upstreamClosed, 5_000, 'the upstream socket to be closed');
   });
 });
