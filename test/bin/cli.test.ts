@@ -62,6 +62,7 @@ describe('wspipe --version and --help', () => {
       expect(result.stdout).toContain(flag);
     }
     expect(result.stdout).toMatch(/exit status:\n +0 +.*\n +1 +.*\n +2 +usage.*\n +3 +could not connect.*\n +4 +handshake refused.*\n +5 +connection failed/);
+    expect(result.stdout).toMatch(/examples:\n {2}wspipe ws:\/\/.*\n {2}printf 'a\\nb\\n' \| wspipe /);
   });
 });
 
