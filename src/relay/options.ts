@@ -31,6 +31,11 @@ const RELAY_OPTION_NAMES: Record<keyof RelayOptions, true> = {
   createConnection: true,
 };
 
+/** An object (a literal or an instance of a class of yours), not null, an array or a function. */
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** The checked numbers of `RelayOptions`, defaults filled in. */
 export interface CheckedRelayOptions {
   handshakeTimeoutMs: number;
@@ -45,13 +50,13 @@ export interface CheckedRelayOptions {
  * `WSP_ERR_INVALID_OPTION` naming the option.
  */
 export function checkRelayOptions(options: unknown): CheckedRelayOptions {
-  if (!isPlainObject(options)) invalidOption('createRelay options', 'an object', options);
+  if (!isObject(options)) invalidOption('createRelay options', 'an object', options);
   checkKnownKeys('', options, Object.keys(RELAY_OPTION_NAMES));
   const o = options as Record<keyof RelayOptions, unknown>;
   for (const name of ['authorize', 'onMessage', 'onFrame', 'createConnection'] as const) checkFunction(name, o[name]);
   checkHeaderRewrite(o.headers);
   if (o.perMessageDeflate !== undefined && typeof o.perMessageDeflate !== 'boolean') {
-    if (!isPlainObject(o.perMessageDeflate)) invalidOption('perMessageDeflate', 'true, false or an object of permessage-deflate options', o.perMessageDeflate);
+    if (!isObject(o.perMessageDeflate)) invalidOption('perMessageDeflate', 'true, false or an object of permessage-deflate options', o.perMessageDeflate);
     normalizeDeflateOptions(o.perMessageDeflate as PerMessageDeflateOptions); // names the bad member
   }
   if (o.tls !== undefined && (typeof o.tls !== 'object' || o.tls === null || Array.isArray(o.tls))) {
@@ -112,7 +117,7 @@ function checkHeaderRewrite(value: unknown): void {
 
 /** `listen()`'s options: a typo (`prot: 9000`) would otherwise listen on a random port. */
 export function checkListenOptions(options: unknown): void {
-  if (!isPlainObject(options)) invalidOption('listen options', 'an object { host, port }', options);
+  if (!isObject(options)) invalidOption('listen options', 'an object { host, port }', options);
   checkKnownKeys('listen', options, ['host', 'port']);
   const { host, port } = options;
   if (host !== undefined && (typeof host !== 'string' || host === '')) invalidOption('listen.host', 'a host name or an address', host);
@@ -134,7 +139,7 @@ export type AuthorizeVerdict = { go: true } | { go: false; status: number; heade
 export function readAuthorizeVerdict(verdict: unknown): AuthorizeVerdict {
   if (verdict === true || verdict === undefined) return { go: true };
   if (verdict === false) return { go: false, status: 403 };
-  if (!isPlainObject(verdict)) return { bad: `authorize returned ${describeValue(verdict)}; it must return true, false, nothing or { status, headers, body }` };
+  if (!isObject(verdict)) return { bad: `authorize returned ${describeValue(verdict)}; it must return true, false, nothing or { status, headers, body }` };
   const { status = 403, headers, body } = verdict;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) {
     return { bad: `authorize refused with status ${describeValue(status)}; a refusal's status is an integer from 400 to 599` };

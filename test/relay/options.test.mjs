@@ -86,3 +86,18 @@ describe('relay.listen() options and state', () => {
     await expect(relay.listen({ host: '127.0.0.1', port: 0 })).rejects.toMatchObject({ name: 'UsageError', code: 'WSP_ERR_NOT_OPEN' });
   });
 });
+
+describe('options that are instances of a class of yours', () => {
+  it('are read like object literals (own properties only)', () => {
+    class RelayConfig {
+      constructor() {
+        this.upstream = upstream;
+        this.handshakeTimeoutMs = 1_000;
+      }
+    }
+    expect(() => createRelay(new RelayConfig())).not.toThrow();
+    const typo = new RelayConfig();
+    typo.closeTimeout = 5;
+    expect(() => createRelay(typo)).toThrow(/unknown option closeTimeout; did you mean closeTimeoutMs\?/);
+  });
+});
