@@ -137,7 +137,7 @@ function integer(flag: string, text: string | undefined, min: number): number | 
   if (text === undefined) return undefined;
   const value = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new CommandLineError(`${flag} needs a whole number${min > 0 ? ` of at least ${min}` : ''}, not ${JSON.stringify(text)}`);
+    throw new CommandLineError(`${flag} needs a whole number of at least ${min}, not ${JSON.stringify(text)}`);
   }
   return value;
 }

@@ -2,11 +2,11 @@
 // is printed on stdout. At the end of stdin (or after --wait N messages) it
 // waits for the handshake and for every message to be written, closes, and
 // resolves with the exit status of what happened.
-import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode, HandshakeError, UsageError, WebSocketClient, WebSocketError, type WebSocketClientOptions } from '../index.js';
 import type { ClientConfig } from './args.js';
 import { ExitStatus, exitStatusForError } from './exit-status.js';
+import { readInputLines, type InputLines } from './input.js';
 import { formatMessage, StatusLine } from './output.js';
 
 /** Where the run reads and writes; the process's own streams in the command. */
@@ -44,7 +44,7 @@ export function runClient(config: ClientConfig, io: ClientIo): ClientRun {
 class Run {
   private client: WebSocketClient | undefined;
   private readonly status: StatusLine;
-  private lines: Interface | undefined;
+  private lines: InputLines | undefined;
   /** The exit status of the last failure; cleared when a later attempt opens. */
   private failure: ExitStatus | undefined;
   /** Some input was not sent (a queue dropped, a send refused). */
@@ -132,23 +132,25 @@ class Run {
   }
 
   private readInput(): void {
-    const lines = createInterface({ input: this.io.stdin, crlfDelay: Infinity, terminal: false });
-    this.lines = lines;
-    lines.on('line', (line) => {
-      // After --wait N or Ctrl-C the input is no longer sent.
-      if (this.finished || this.closeRequested) return;
-      this.status.lineEntered();
-      this.send(line);
-    });
-    lines.on('close', () => {
-      if (this.finished) return;
-      this.inputEnded = true;
-      if (this.config.waitForMessages === undefined) this.requestClose();
-      else if (this.reconnecting && this.client!.readyState === 'closed' && this.client!.bufferedAmount === 0) this.giveUp();
-    });
+    this.lines = readInputLines(
+      this.io.stdin,
+      this.config.binary,
+      (line) => {
+        // After --wait N or Ctrl-C the input is no longer sent.
+        if (this.finished || this.closeRequested) return;
+        this.status.lineEntered();
+        this.send(line);
+      },
+      () => {
+        if (this.finished) return;
+        this.inputEnded = true;
+        if (this.config.waitForMessages === undefined) this.requestClose();
+        else if (this.reconnecting && this.client!.readyState === 'closed' && this.client!.bufferedAmount === 0) this.giveUp();
+      },
+    );
   }
 
-  private send(line: string): void {
+  private send(line: string | Buffer): void {
     const client = this.client!;
     let below: boolean;
     try {
@@ -182,6 +184,8 @@ class Run {
   }
 
   private message(data: string | Buffer | Buffer[], isBinary: boolean): void {
+    // -w N prints exactly N messages: what arrives while the closing handshake runs is not shown.
+    if (this.waitReached) return;
     this.status.clearPrompt();
     const below = this.io.stdout.write(`${formatMessage(data, isBinary, this.config.binaryOutput)}\n`);
     this.status.restorePrompt();
@@ -210,9 +214,7 @@ class Run {
     if (error instanceof HandshakeError && error.bodyStart) {
       this.status.error(`the server said: ${excerpt(error.bodyStart)}`);
     }
-    if (code === ErrorCode.TlsFailed) {
-      this.status.error('hint: --ca FILE trusts the CA (PEM) that signed the server certificate; -k/--insecure skips the check');
-    }
+    if (code === ErrorCode.TlsFailed) this.status.error(tlsHint(error));
     this.failure = exitStatusForError(code, this.opened);
   }
 
@@ -329,6 +331,18 @@ class Run {
     if (this.interrupted) this.resolve(ExitStatus.Interrupted);
     else this.resolve(this.failure ?? (this.inputLost ? ExitStatus.ConnectionFailed : ExitStatus.Ok));
   }
+}
+
+/**
+ * What to try after a TLS failure. A certificate for another name is not
+ * cured by --ca (the CA is not the problem): say to use a name it covers.
+ */
+function tlsHint(error: WebSocketError): string {
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  if (cause?.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return "hint: the certificate is not for this host name or address: connect by a name it covers; -k/--insecure skips the check";
+  }
+  return 'hint: --ca FILE trusts the CA (PEM) that signed the server certificate; -k/--insecure skips the check';
 }
 
 /** The start of a refusal's body, on one line. */

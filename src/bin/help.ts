@@ -21,10 +21,11 @@ options:
       --handshake-timeout MS   connect + TLS + handshake within MS (default 10000; 0: no limit)
       --ping MS                send a ping every MS milliseconds (a missing pong fails the connection)
   -b, --binary                 send each line as a binary message instead of text
+                               (stdin read as bytes, split at \\n only)
       --binary-output FORMAT   print binary messages as hex (default) or base64
       --no-compression         do not offer permessage-deflate
-  -w, --wait N                 close and exit after N messages received (the end of
-                               stdin no longer closes)
+  -w, --wait N                 print N messages received, then close and exit (the
+                               end of stdin no longer closes)
       --close-code CODE        the close code to send on exit (default 1000)
       --close-reason TEXT      the close reason to send on exit
   -r, --reconnect              reconnect with exponential backoff when the connection is lost;
@@ -34,5 +35,12 @@ options:
   -k, --insecure               do not verify the server certificate (testing only)
   -V, --version                print the version
   -h, --help                   this text
+
+examples:
+  wspipe ws://127.0.0.1:8080/chat                       type lines; Ctrl-D closes
+  printf 'a\\nb\\n' | wspipe ws://127.0.0.1:8080/ > out   out holds the messages received
+  wspipe -w 1 -H "Cookie: a=b" -p chat wss://host/feed </dev/null
+                                                        print the first message, exit 0
+  wspipe --binary ws://127.0.0.1:8080/ < file.bin       send a file's \\n-separated parts
 
 ${EXIT_STATUS_HELP}`;

@@ -290,10 +290,22 @@ class FrameTally {
 
   constructor(
     readonly metrics: DirectionMetrics,
-    private readonly onFrame: PumpConfig['onFrame'],
+    private onFrame: PumpConfig['onFrame'],
     private readonly direction: Direction,
     private readonly connection: RelayConnection,
+    /** The hook threw: the connection fails as for a throwing `onMessage`. */
+    private readonly failed: (error: unknown) => void,
   ) {}
+
+  /** Shows the frame to the hook; a hook that throws is not called again, and fails the connection. */
+  private show(frame: RelayFrame): void {
+    try {
+      this.onFrame!(frame, this.direction, this.connection);
+    } catch (error) {
+      this.onFrame = undefined;
+      this.failed(error);
+    }
+  }
 
   /** A data piece; returns true when it is the first of its frame. */
   piece(opcode: number, bytes: number, messageStart: boolean, compressed: boolean): boolean {
@@ -317,7 +329,7 @@ class FrameTally {
     if (messageEnd) this.metrics.messages += 1;
     if (this.onFrame === undefined) return;
     this.frame.fin = messageEnd;
-    this.onFrame(this.frame, this.direction, this.connection);
+    this.show(this.frame);
   }
 
   /** A control frame. */
@@ -329,7 +341,7 @@ class FrameTally {
     frame.fin = true;
     frame.rsv1 = false;
     frame.bytes = bytes;
-    this.onFrame(frame, this.direction, this.connection);
+    this.show(frame);
   }
 }
 
@@ -463,7 +475,7 @@ export class RelayConnection {
       src.inflater = new MessageInflater({ negotiated: compression.relaySide, maxMessageBytes: this.config.maxMessageBytes });
       src.deflater = new MessageDeflater({ negotiated: compression.relaySide });
     }
-    const tally = new FrameTally(metrics, this.config.onFrame, direction, this);
+    const tally = new FrameTally(metrics, this.config.onFrame, direction, this, (error) => this.hookFailed(error));
     src.sink = hooked ? this.messageSink(src, tally) : this.passSink(src, tally);
   }
 

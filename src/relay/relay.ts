@@ -37,6 +37,7 @@ import {
   type RelayRefusal,
   type RelayRequest,
 } from './request.js';
+import { checkListenOptions, checkRelayOptions, readAuthorizeVerdict } from './options.js';
 import { openUpstreamTransport, type UpstreamTransportOptions } from './upstream.js';
 
 /** Where to relay a request: a URL, or what a function of the request returns. */
@@ -119,6 +120,9 @@ function addMetrics(into: DirectionMetrics, from: DirectionMetrics): void {
 
 const zero = (): DirectionMetrics => ({ messages: 0, frames: 0, bytes: 0, dropped: 0, replaced: 0, inflated: 0, deflated: 0 });
 
+/** What a client may send before its 101 is kept, up to this; then it is not read until the 101. */
+const MAX_EARLY_BYTES = 64 * 1024;
+
 /** An upgrade being answered, before it becomes a RelayConnection. */
 interface Pending {
   socket: Duplex;
@@ -151,11 +155,14 @@ export class Relay extends EventEmitter<RelayEvents> {
   private peak = 0;
   private closing = false;
   private readonly staticUpstream: ParsedUrl | undefined;
+  private readonly handshakeTimeoutMs: number;
 
   constructor(options: RelayOptions) {
     super();
-    if (options === null || typeof options !== 'object') throw new UsageError(ErrorCode.InvalidOption, 'createRelay needs an options object');
+    // Plain JavaScript callers get no help from the types: every option is checked here.
+    const checked = checkRelayOptions(options);
     this.options = options;
+    this.handshakeTimeoutMs = checked.handshakeTimeoutMs;
     const { upstream } = options;
     if (typeof upstream === 'string' || upstream instanceof URL) {
       this.staticUpstream = parseWebSocketUrl(upstream);
@@ -163,20 +170,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     } else if (typeof upstream !== 'function') {
       throw new UsageError(ErrorCode.InvalidOption, 'upstream must be a ws:// or wss:// URL, or a function of the request');
     }
-    for (const name of ['authorize', 'onMessage', 'onFrame'] as const) {
-      if (options[name] !== undefined && typeof options[name] !== 'function') throw new UsageError(ErrorCode.InvalidOption, `${name} must be a function`);
-    }
-    const positive = (name: 'maxMessageBytes' | 'handshakeTimeoutMs' | 'closeTimeoutMs', fallback: number): number => {
-      const value = options[name] ?? fallback;
-      if (typeof value !== 'number' || !(value > 0)) throw new UsageError(ErrorCode.InvalidOption, `${name} must be a positive number`);
-      return value;
-    };
-    positive('handshakeTimeoutMs', 10_000);
     this.pumpConfig = {
       onMessage: options.onMessage,
       onFrame: options.onFrame,
-      maxMessageBytes: positive('maxMessageBytes', options.onMessage ? DEFAULT_MAX_MESSAGE_BYTES : Number.MAX_SAFE_INTEGER),
-      closeTimeoutMs: positive('closeTimeoutMs', 5_000),
+      maxMessageBytes: checked.maxMessageBytes ?? (options.onMessage ? DEFAULT_MAX_MESSAGE_BYTES : Number.MAX_SAFE_INTEGER),
+      closeTimeoutMs: checked.closeTimeoutMs,
       ended: (connection, report) => this.ended(connection, report),
       error: (connection, error, side) => this.report(error, connection, side),
     };
@@ -235,12 +233,21 @@ export class Relay extends EventEmitter<RelayEvents> {
    * Resolves with the port once listening.
    */
   async listen(options: { port?: number; host?: string } = {}): Promise<{ port: number; host: string; server: http.Server }> {
+    checkListenOptions(options);
+    if (this.closing) throw new UsageError(ErrorCode.NotOpen, 'this relay is closed: listen() needs a new one (createRelay)');
     const server = http.createServer((_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
       res.end('This is a WebSocket relay: ask for an upgrade.\n');
     });
     server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
-    server.on('clientError', (_error, socket) => socket.destroy());
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      // Answer what can be answered (as node:http does without a listener), then hang up.
+      if (socket.writable) {
+        const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      }
+      socket.destroy();
+    });
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -262,10 +269,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.closing = true;
     const stopped = [...this.servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     this.servers.clear();
-    for (const pending of this.pending) {
-      pending.abort.abort();
-      pending.socket.destroy();
-    }
+    // Each upgrade still in its handshake is given up and answered 503 (see accept).
+    for (const pending of this.pending) pending.abort.abort();
     for (const connection of this.live) connection.close(CloseCode.GoingAway, 'relay shutting down');
     const idle = this.live.size === 0 && this.pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await Promise.all([...stopped, idle]);
@@ -277,19 +282,42 @@ export class Relay extends EventEmitter<RelayEvents> {
     const pending: Pending = { socket, abort: new AbortController() };
     this.pending.add(pending);
     socket.on('error', () => socket.destroy());
-    const onClose = (): void => pending.abort.abort();
+    let clientLeft = false;
+    const onClose = (): void => {
+      clientLeft = true;
+      pending.abort.abort();
+    };
     socket.once('close', onClose);
-    const handshakeTimeoutMs = this.options.handshakeTimeoutMs ?? 10_000;
+    const handshakeTimeoutMs = this.handshakeTimeoutMs;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       pending.abort.abort();
     }, handshakeTimeoutMs).unref();
-    socket.pause();
+    // The socket keeps being read while the upstream is opened, so that a client that hangs up (FIN) is
+    // seen at once and its upstream attempt aborted; a paused socket would not notice until the timeout.
+    // RFC 6455 4.1: a client sends no frames before the 101, so what comes early is kept, up to a bound.
+    const early: Buffer[] = leftover.length > 0 ? [leftover] : [];
+    let earlyBytes = leftover.length;
+    const onEarlyData = (chunk: Buffer): void => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes > MAX_EARLY_BYTES) socket.pause();
+    };
+    const onEnd = onClose;
+    socket.on('data', onEarlyData);
+    socket.once('end', onEnd);
+    const stopReading = (): void => {
+      socket.pause();
+      socket.off('data', onEarlyData);
+      socket.off('end', onEnd);
+      socket.off('close', onClose);
+    };
     this.openOrAbort(request, head, pending).then(
       (opened) => {
         clearTimeout(timer);
-        socket.off('close', onClose);
+        stopReading();
+        leftover = early.length === 1 ? early[0]! : Buffer.concat(early);
         this.pending.delete(pending);
         if (socket.destroyed || this.closing) {
           opened.upstream.destroy();
@@ -315,7 +343,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       },
       (error: unknown) => {
         clearTimeout(timer);
-        socket.off('close', onClose);
+        stopReading();
         this.pending.delete(pending);
         let refusal: RelayRefusal;
         let reason: string;
@@ -325,6 +353,13 @@ export class Relay extends EventEmitter<RelayEvents> {
         } else if (timedOut) {
           refusal = { status: 504, body: 'The upstream did not answer in time.\n' };
           reason = 'the upstream did not answer in time';
+        } else if (this.closing) {
+          // RFC 9110 15.6.4: 503, the service is going away (a client with a retry policy comes back later).
+          refusal = { status: 503, body: 'The relay is shutting down.\n' };
+          reason = 'the relay is closing';
+        } else if (clientLeft) {
+          refusal = { status: 499 };
+          reason = 'the client went away';
         } else {
           reason = error instanceof Error ? error.message : String(error);
           refusal = { status: 502, body: 'The upstream cannot be reached or refused the connection.\n' };
@@ -381,11 +416,13 @@ export class Relay extends EventEmitter<RelayEvents> {
         this.report(error instanceof Error ? error : new Error(String(error)), undefined, 'hook');
         throw new RefusedError({ status: 500 }, 'authorize threw');
       }
-      if (verdict === false) throw new RefusedError({ status: 403 }, 'refused by authorize');
-      if (typeof verdict === 'object' && verdict !== null) {
-        const status = Number.isInteger(verdict.status) && verdict.status >= 400 && verdict.status <= 599 ? verdict.status : 403;
-        throw new RefusedError({ ...verdict, status }, 'refused by authorize');
+      const read = readAuthorizeVerdict(verdict);
+      if ('bad' in read) {
+        // Fail closed: a hook that answers something unexpected (0, '', null, a bad refusal) lets nobody in.
+        this.report(new UsageError(ErrorCode.InvalidOption, read.bad), undefined, 'hook');
+        throw new RefusedError({ status: 500 }, read.bad);
       }
+      if (!read.go) throw new RefusedError({ status: read.status, headers: read.headers, body: read.body }, 'refused by authorize');
     }
     const signal = pending.abort.signal;
     if (signal.aborted) throw new ConnectionError(ErrorCode.Aborted, 'the client went away');
@@ -403,12 +440,20 @@ export class Relay extends EventEmitter<RelayEvents> {
           : {}
         : clientOffer;
     const negotiator = upstreamOffer ? new PerMessageDeflateNegotiator(upstreamOffer) : undefined;
+    let headers: Record<string, string[]>;
+    try {
+      headers = forwardedHeaders(request, options.headers);
+    } catch (error) {
+      // The rewrite function threw or returned something else than headers: the relay's fault, not the client's.
+      this.report(error instanceof Error ? error : new Error(String(error)), undefined, 'hook');
+      throw new RefusedError({ status: 500 }, 'the headers rewrite failed');
+    }
     let handshake: ReturnType<typeof createHandshakeRequest>;
     try {
       handshake = createHandshakeRequest({
         host: target.hostHeader,
         path: target.path,
-        headers: forwardedHeaders(request, options.headers),
+        headers,
         protocols: request.protocols,
         extensions: negotiator?.offer(),
       });
@@ -416,7 +461,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       // A path, header or subprotocol that cannot go into a request (or a rewrite that made one).
       throw new RefusedError({ status: 400, body: `${(error as Error).message}\n` }, (error as Error).message);
     }
-    const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    const timeoutMs = this.handshakeTimeoutMs;
     const upstream = await openUpstreamTransport(target, options, signal, timeoutMs);
     // Until the pump listens, an error is seen by the handshake reader (or by nobody, once the 101 is in).
     upstream.on('error', () => {});

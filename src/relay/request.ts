@@ -2,6 +2,8 @@
 // request, the headers it forwards, the answer it refuses with, and the
 // permessage-deflate offer it passes on or accepts itself.
 import type { Duplex } from 'node:stream';
+import { ErrorCode, UsageError } from '../protocol/errors.js';
+import { describeValue } from '../protocol/option-checks.js';
 import { parseExtensions, type ExtensionOffer } from '../protocol/handshake.js';
 import { PERMESSAGE_DEFLATE, type NegotiatedDeflate, type PerMessageDeflateOptions, type WindowBits } from '../protocol/permessage-deflate.js';
 
@@ -23,7 +25,8 @@ export interface RelayRequest {
 /** How `authorize` refuses a request: an HTTP status (4xx/5xx), headers and a body. */
 export interface RelayRefusal {
   status: number;
-  headers?: Record<string, string>;
+  /** A name given an array is sent once per value (`Set-Cookie`). */
+  headers?: Record<string, string | string[]>;
   body?: string;
 }
 
@@ -92,8 +95,12 @@ export function forwardedHeaders(request: RelayRequest, rewrite: HeaderRewrite |
     headers['X-Forwarded-For'] = [before ? `${before}, ${request.remoteAddress}` : request.remoteAddress];
   }
   let result: Record<string, string | string[]> = headers;
-  if (typeof rewrite === 'function') result = rewrite(headers, request) ?? headers;
-  else if (rewrite !== undefined) result = applyRewrite(headers, rewrite);
+  if (typeof rewrite === 'function') {
+    result = rewrite(headers, request) ?? headers;
+    if (typeof result !== 'object' || Array.isArray(result)) {
+      throw new UsageError(ErrorCode.InvalidOption, `the headers function returned ${describeValue(result)}, not an object of headers`);
+    }
+  } else if (rewrite !== undefined) result = applyRewrite(headers, rewrite);
   const out: Record<string, string[]> = {};
   for (const [name, value] of Object.entries(result)) {
     if (HOP_BY_HOP_HEADERS.has(name.toLowerCase())) continue;
@@ -150,12 +157,14 @@ export function writeRefusal(socket: Duplex, refusal: RelayRefusal): void {
   const lines = [`HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status] ?? 'Refused'}`, 'Connection: close'];
   const names = new Set(Object.keys(refusal.headers ?? {}).map((n) => n.toLowerCase()));
   if (!names.has('content-type')) lines.push('Content-Type: text/plain; charset=utf-8');
-  for (const [name, value] of Object.entries(refusal.headers ?? {})) {
+  for (const [name, values] of Object.entries(refusal.headers ?? {})) {
     const lower = name.toLowerCase();
     // A hook's header cannot split the response or contradict its framing.
     if (lower === 'content-length' || lower === 'connection' || lower === 'transfer-encoding') continue;
-    if (/[\r\n\0]/.test(name) || /[\r\n\0]/.test(value)) continue;
-    lines.push(`${name}: ${value}`);
+    for (const value of Array.isArray(values) ? values : [values]) {
+      if (/[\r\n\0:]/.test(name) || name === '' || /[\r\n\0]/.test(value)) continue;
+      lines.push(`${name}: ${value}`);
+    }
   }
   lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
   socket.end(lines.join('\r\n') + '\r\n\r\n' + body);
