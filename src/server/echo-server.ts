@@ -82,7 +82,7 @@ export function startEchoServer(
       const port = typeof address === 'object' && address !== null ? address.port : 0;
       resolve({
         port,
-        url: options.path !== undefined ? `ws+unix://${options.path}` : `ws://127.0.0.1:${port}`,
+        url: options.path !== undefined ? `ws+unix://${options.path}` : `ws://${urlHost(options.host ?? '127.0.0.1')}:${port}`,
         connections,
         close: () =>
           new Promise<void>((done) => {
@@ -147,4 +147,9 @@ function serve(
   socket.pipe(decoder);
   if (leftover.length > 0) decoder.write(leftover);
   onConnection?.(conn);
+}
+
+/** An IPv6 address goes in brackets in a URL. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

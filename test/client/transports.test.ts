@@ -78,6 +78,14 @@ describe('transports', () => {
     expect(server.heads[0]!['host']).toBe('localhost');
   });
 
+  it('IPv6 loopback: the echo server on [::1] says so in its url, and the client connects to it', async () => {
+    const server = await echoServer({ host: '::1' });
+    expect(server.url).toBe(`ws://[::1]:${server.port}`);
+    const result = await roundTrip(`${server.url}/v6`);
+    expect(result).toMatchObject({ echoed: 'ping?', closeCode: 1000, errors: [] });
+    expect(server.heads[0]!['host']).toBe(`[::1]:${server.port}`);
+  });
+
   it('user:password in the URL becomes Basic authorization, and is not in client.url', async () => {
     const server = await echoServer();
     const ws = new WebSocketClient(`ws://alice:s%20cret@127.0.0.1:${server.port}/`);
