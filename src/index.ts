@@ -47,6 +47,6 @@ export {
   type WebSocketCloseInfo,
 } from './interfaces/websocket-stream.js';
 export { createWebSocketStream, type WebSocketDuplexOptions } from './interfaces/duplex.js';
-export type { WebSocketClientEvents, MessageArgs } from './interfaces/typed-events.js';
-export type { ConnectionClosed } from './interfaces/connection-promises.js';
+export type { WebSocketClientEvents, MessageArgs } from './client/typed-events.js';
+export type { ConnectionClosed } from './client/connection-promises.js';
 export type { MessagesOptions } from './interfaces/message-iterator.js';

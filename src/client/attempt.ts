@@ -21,7 +21,7 @@ import type { ParsedUrl, ResolvedOptions } from './options.js';
 import { proxyForUrl } from './proxy.js';
 import { decideRedirect } from './redirect.js';
 import { openTransport, toConnectionError } from './transport.js';
-import { MessageStreamer } from '../interfaces/message-streamer.js';
+import { MessageStreamer } from './message-streamer.js';
 
 /** How an attempt ended, for the client's close report and its reconnect decision. */
 export interface AttemptEnd {

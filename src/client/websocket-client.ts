@@ -1,8 +1,6 @@
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, UsageError, WebSocketError } from '../protocol/errors.js';
-import { TypedEventEmitter, type Callback, type WebSocketClientEvents } from '../interfaces/typed-events.js';
-import { ConnectionPromises, type ConnectionClosed } from '../interfaces/connection-promises.js';
 import { iterateMessages, type MessagesOptions } from '../interfaces/message-iterator.js';
 import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { MAX_CONTROL_PAYLOAD_BYTES, Opcode } from '../protocol/opcode.js';
@@ -21,6 +19,8 @@ import { Route } from './redirect.js';
 import { planRetry } from './reconnect.js';
 import { SendQueue, toPayload, type SendData } from './send-queue.js';
 import { guard, rethrowLater } from './user-code.js';
+import { TypedEventEmitter, type Callback, type WebSocketClientEvents } from './typed-events.js';
+import { ConnectionPromises, type ConnectionClosed } from './connection-promises.js';
 
 export type { ReadyState } from './lifecycle.js';
 

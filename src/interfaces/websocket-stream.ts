@@ -3,7 +3,7 @@ import { WebSocketClient } from '../client/websocket-client.js';
 import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { bufferSourceView, tapConnections, type ConnectionEnd } from './connection-tap.js';
-import { deferred } from './connection-promises.js';
+import { deferred } from '../client/connection-promises.js';
 import type { WebSocketError } from '../protocol/errors.js';
 import { checkCloseArguments, domException, missingSubprotocol, parseStandardUrl, requireArgument, toProtocolList } from './dom.js';
 
