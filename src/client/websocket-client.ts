@@ -233,11 +233,16 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    * The connection ends when the server answers and closes TCP, or after
    * `closeTimeoutMs`. Called while connecting, it lets the opening handshake
    * finish, sends what `send()` queued, then closes (the whole wait bounded
-   * by `closeTimeoutMs` and `handshakeTimeoutMs`). `code` must be a number.
+   * by `closeTimeoutMs` and `handshakeTimeoutMs`). `code` must be a number:
+   * 1000 by default, 1000 or 3000-4999 as the application's; 1005
+   * (`CloseCode.NoStatusReceived`) sends a close frame with no status code,
+   * which the server reports as 1005 (RFC 6455 7.1.5; the WHATWG `close()`
+   * with no arguments does this).
    */
   close(code: number = CloseCode.NormalClosure, reason = ''): void {
     // Checks the arguments (a number code, a string reason) before anything changes.
-    const payload = encodeClosePayload(code, reason);
+    // RFC 6455 7.4.1: 1005 itself is never sent; it stands for "no status code".
+    const payload = code === CloseCode.NoStatusReceived && reason === '' ? Buffer.alloc(0) : encodeClosePayload(code, reason);
     this.userClosed = true;
     this.cancelReconnect();
     this.reconnectAfterEnd = undefined;

@@ -1,4 +1,5 @@
 import { ReadableStream, WritableStream, type ReadableStreamDefaultController, type WritableStreamDefaultController } from 'node:stream/web';
+import { CloseCode } from '../protocol/close-codes.js';
 import { WebSocketClient } from '../client/websocket-client.js';
 import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
@@ -185,7 +186,8 @@ export class WebSocketStream {
     this.#closing = true;
     // The server's close frame may sit behind messages nobody reads any more: read on.
     this.client.resume();
-    if (this.client.readyState === 'open') this.client.close(code ?? 1000, reason);
+    // With no code: a close frame with no body, as the WebSocket's close() sends.
+    if (this.client.readyState === 'open') this.client.close(code ?? (reason ? CloseCode.NormalClosure : CloseCode.NoStatusReceived), reason);
   }
 
   /** The standard's "close using reason": a WebSocketError's code and reason, else a plain close. */

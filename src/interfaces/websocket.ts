@@ -1,4 +1,5 @@
 import { Blob } from 'node:buffer';
+import { CloseCode } from '../protocol/close-codes.js';
 import { WebSocketClient } from '../client/websocket-client.js';
 import type { WebSocketClientOptions } from '../client/options.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
@@ -307,9 +308,9 @@ export class WebSocket extends EventTarget {
       const { code, reason } = this.#pendingClose;
       this.#pendingClose = undefined;
       if (this.client.readyState !== 'open') return;
-      // Deviation: with neither code nor reason the standard sends a close frame with no body; the
-      // client sends 1000 (the server echoes it, so `close` reports 1000 rather than 1005).
-      this.client.close(code ?? 1000, reason);
+      // "If code is null and reason is empty", a close frame with no body (the server reports 1005);
+      // "if code is null but reason is non-empty, set code to 1000".
+      this.client.close(code ?? (reason ? CloseCode.NormalClosure : CloseCode.NoStatusReceived), reason);
     }
   }
 

@@ -97,7 +97,7 @@ describe('Web IDL argument conversions, as undici applies them', () => {
     await withTimeout(wss.opened, 5_000, 'opened');
     wss.close(null);
     const closed = await withTimeout(wss.closed, 5_000, 'closed');
-    expect(closed.closeCode).toBe(1000);
+    expect(closed.closeCode).toBe(1005); // no code given: a close frame with no status code
   });
 });
 
@@ -371,5 +371,35 @@ describe('browser-style TypeScript compiles against WebSocket (type-checked with
     env.server.connections.at(-1)!.send('typed');
     await waitUntil(() => seen.includes('typed'), 5_000, 'the message');
     expect(seen).toEqual(['open', 'typed']);
+  });
+});
+
+describe('close() with no code (WebSockets standard, "close the WebSocket": no status code on the wire)', () => {
+  it.each([
+    ['close()', [], undefined, 1005, ''],
+    ["close(undefined, 'bye'): a reason alone gets code 1000", [undefined, 'bye'], 1000, 1000, 'bye'],
+    ["close(4000, 'done')", [4000, 'done'], 4000, 4000, 'done'],
+  ] as const)('WebSocket %s', async (_name, args, sent, code, reason) => {
+    const ws = track(new WebSocket(env.server.url()));
+    await nextDomEvent(ws, 'open');
+    const conn = env.server.connections.at(-1)!;
+    ws.close(...(args as unknown as [number?, string?]));
+    const close = await nextDomEvent<CloseEvent>(ws, 'close');
+    // What we sent; the test server echoes the code only, so the event's reason is its (empty) one.
+    expect(conn.closeFrame).toEqual({ code: sent, reason });
+    expect([close.code, close.wasClean]).toEqual([code, true]);
+  });
+
+  it('WebSocketClient: close(1005) sends a close frame with no body; close(1005, reason) is refused', async () => {
+    const client = new WebSocketClient(env.server.url());
+    env.clients.push(client);
+    expect(() => client.close(1005, 'x')).toThrow(expect.objectContaining({ code: 'WSP_ERR_INVALID_CLOSE_ARGUMENT' }));
+    client.connect();
+    await withTimeout(client.opened, 5_000, 'opened');
+    const conn = env.server.connections.at(-1)!;
+    client.close(1005);
+    const closed = await withTimeout(client.closed, 5_000, 'closed');
+    expect(conn.closeFrame).toEqual({ code: undefined, reason: '' });
+    expect(closed.code).toBe(1005);
   });
 });
