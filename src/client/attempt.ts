@@ -3,14 +3,14 @@ import type { Duplex, Readable } from 'node:stream';
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ConnectionError, ErrorCode, ProtocolError, WebSocketError, wireCloseCodeFor } from '../protocol/errors.js';
-import type { DecoderSink } from '../protocol/frame-decoder.js';
+import { FrameDecoder, type DecoderSink } from '../protocol/frame-decoder.js';
 import { createHandshakeRequest, type HandshakeRequestOptions, type HandshakeResponse } from '../protocol/handshake.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
+import type { FrameSpec } from '../protocol/frame-encoder.js';
 import { Opcode } from '../protocol/opcode.js';
 import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
 import { decodeUtf8 } from '../protocol/utf8-validator.js';
-import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
-import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
+import { FrameWriter } from '../streams/frame-writer.js';
 import { HandshakeStream } from '../streams/handshake-stream.js';
 import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
 import { PerMessageInflateSink } from '../streams/permessage-inflate-sink.js';
@@ -56,9 +56,14 @@ export interface AttemptHost {
  * place in the lifecycle (`lifecycle.ts`). Built on every connect, reconnect
  * and redirect; ends in exactly one `attemptEnded()`.
  *
- * Inbound: `socket -> HandshakeStream -> FrameDecoderStream`, whose events
- * come to this object as its `DecoderSink`. Outbound:
- * `PingInjector -> FrameEncoderStream -> socket`.
+ * Inbound: `socket -> HandshakeStream` until the 101, then the socket
+ * alone, its reads fed to a `FrameDecoder` whose events come to this object
+ * as its `DecoderSink`. Outbound: a `FrameWriter` (a `FrameEncoder` that
+ * batches into socket writes), pings from a `PingInjector` when enabled.
+ * The open connection drives the Sans-I/O core itself: no Transform stage
+ * is kept alive per idle connection (issue 12, idle memory); the stream
+ * stages (`FrameDecoderStream`, `FrameEncoderStream`) remain for users who
+ * compose their own pipelines.
  */
 export class Attempt implements DecoderSink {
   /** Where the attempt is; changed only by `dispatch()`. */
@@ -73,8 +78,20 @@ export class Attempt implements DecoderSink {
   /** Cancels the transport while it opens; let go once it is up unless a `createConnection` holds its signal. */
   private abort: AbortController | undefined = new AbortController();
   private handshake: HandshakeStream | undefined;
-  private decoder: FrameDecoderStream | undefined;
-  private encoder: FrameEncoderStream | undefined;
+  private decoder: FrameDecoder | undefined;
+  /** What the decoder hands its events to: this, or the inflating sink in front of it. */
+  private sink: DecoderSink = this;
+  /** What feeds the decoder: the handshake stage until it is dropped, then the socket. */
+  private source: Readable | undefined;
+  /** A read the sink paused in the middle of; `source` is paused meanwhile. */
+  private held: { chunk: Buffer; offset: number } | undefined;
+  /** `source` ended while a read was held. */
+  private sourceEnded = false;
+  /** Nothing more will be decoded: a close frame or fault, the end of the input, or destroy(). */
+  private inboundDone = false;
+  /** The socket closed while decoded bytes were still to be delivered: report it when they are. */
+  private closeWaiting = false;
+  private encoder: FrameWriter | undefined;
   private pinger: PingInjector | undefined;
   private inflateSink: PerMessageInflateSink | undefined;
   private deflater: MessageDeflater | undefined;
@@ -159,7 +176,7 @@ export class Attempt implements DecoderSink {
 
   /** Bytes accepted and not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return (this.deflater?.pendingBytes ?? 0) + (this.encoder?.bufferedBytes ?? 0) + (this.socket?.writableLength ?? 0);
+    return (this.deflater?.pendingBytes ?? 0) + (this.encoder?.pendingBytes ?? 0) + (this.socket?.writableLength ?? 0);
   }
 
   /** The closing handshake (or, before open, once the handshake completes). */
@@ -173,7 +190,45 @@ export class Attempt implements DecoderSink {
 
   /** Lets the decoder go on after `paused` was cleared. */
   resumeReading(): void {
-    this.decoder?.resumeSink();
+    const held = this.held;
+    if (held === undefined || this.inboundDone) return;
+    this.held = undefined;
+    this.feed(held.chunk, held.offset);
+    if (this.held !== undefined || this.inboundDone) return;
+    if (this.sourceEnded) this.inboundEnded();
+    else this.source?.resume();
+  }
+
+  /** One read of the source into the decoder; stops (and pauses the source) where the sink paused. */
+  private feed(chunk: Buffer, offset: number): void {
+    const decoder = this.decoder!;
+    const stopped = decoder.decode(chunk, this.sink, offset);
+    if (this.inboundDone) return; // the sink destroyed the connection
+    if (decoder.finished) return this.inboundEnded();
+    if (stopped < chunk.length) {
+      this.held = { chunk, offset: stopped };
+      this.source?.pause();
+    }
+  }
+
+  private readonly onInbound = (chunk: Buffer): void => {
+    if (!this.inboundDone) this.feed(chunk, 0);
+  };
+
+  private readonly onSourceEnd = (): void => {
+    if (this.held !== undefined) this.sourceEnded = true;
+    else this.inboundEnded();
+  };
+
+  /** Nothing more comes in; a socket close that waited for this is reported now. */
+  private inboundEnded(): void {
+    if (this.inboundDone) return;
+    this.inboundDone = true;
+    this.held = undefined;
+    if (this.closeWaiting) {
+      this.closeWaiting = false;
+      process.nextTick(this.socketDone);
+    }
   }
 
   ping(payload: Buffer | string): boolean {
@@ -196,9 +251,10 @@ export class Attempt implements DecoderSink {
         // The bytes may have left zlib without the socket ever filling up: no 'drain' would follow.
         if (this.bufferFull) queueMicrotask(() => this.drained());
       });
-      below = this.deflater.pendingBytes + encoder.bufferedBytes < mark;
+      below = this.deflater.pendingBytes + encoder.pendingBytes < mark;
     } else {
-      below = encoder.enqueueMessage(opcode, payload);
+      encoder.enqueueMessage(opcode, payload);
+      below = encoder.pendingBytes < mark;
     }
     const ok = below && (this.socket?.writableLength ?? 0) < mark;
     if (!ok && !this.bufferFull) {
@@ -278,11 +334,9 @@ export class Attempt implements DecoderSink {
    * verdict on what it read, which comes within the turn.
    */
   private readonly onSocketClose = (): void => {
-    const decoder = this.decoder;
     const delivering = this.phase === 'open' || this.phase === 'closing' || this.phase === 'ending';
-    if (delivering && decoder && this.socket!.readableEnded && !decoder.readableEnded && !decoder.destroyed) {
-      decoder.once('end', this.socketDone);
-      decoder.once('close', this.socketDone);
+    if (delivering && this.decoder && this.socket!.readableEnded && !this.inboundDone) {
+      this.closeWaiting = true;
     } else {
       setImmediate(this.socketDone);
     }
@@ -317,35 +371,32 @@ export class Attempt implements DecoderSink {
       protocols: request.protocols,
       extensions: this.negotiator ? [this.negotiator] : [],
     });
-    let sink: DecoderSink = this;
     if (pmd) {
       // Compressed messages are inflated in front of this sink; pause() and resume() still use `paused` here.
       this.inflateSink = new PerMessageInflateSink(this, {
         maxMessageBytes: this.options.maxMessageBytes,
         limiter: zlibLimiterFor(pmd),
-        resume: () => this.decoder?.resumeSink(),
+        resume: () => this.resumeReading(),
       });
-      sink = this.inflateSink;
+      this.sink = this.inflateSink;
     }
-    const decoder = new FrameDecoderStream({
+    this.decoder = new FrameDecoder({
       role: 'client',
       maxMessageBytes: this.options.maxMessageBytes,
       perMessageCompression: pmd !== undefined,
       sinkValidatesWholeText: true,
-      sink,
     });
-    const encoder = new FrameEncoderStream({ role: 'client', highWaterMarkBytes: this.options.highWaterMarkBytes });
+    this.encoder = new FrameWriter(socket, { role: 'client' });
     this.handshake = handshake;
-    this.decoder = decoder;
-    this.encoder = encoder;
+    this.source = handshake;
     this.request = request;
     handshake.on('response', (response: HandshakeResponse) => this.dispatchResponse(response));
     handshake.on('error', (error) => this.handshakeFailed(error));
-    decoder.on('error', (error) => this.fail(asWebSocketError(error)));
-    encoder.on('error', (error) => this.fail(asWebSocketError(error)));
+    // The bytes after the 101 (the handshake stage passes them through until it is dropped).
+    handshake.on('data', this.onInbound);
+    handshake.once('end', this.onSourceEnd);
     socket.on('drain', this.onDrain);
-    socket.pipe(handshake).pipe(decoder);
-    encoder.writeTo(socket);
+    socket.pipe(handshake);
     this.dispatch('transport-ready');
   }
 
@@ -391,7 +442,7 @@ export class Attempt implements DecoderSink {
       const pinger = new PingInjector({ pingIntervalMs: this.options.pingIntervalMs, pongTimeoutMs: this.options.pongTimeoutMs });
       this.pinger = pinger;
       pinger.on('error', (error) => this.fail(asWebSocketError(error)));
-      pinger.pipe(this.encoder!, { end: false });
+      pinger.on('data', (frame: FrameSpec) => this.encoder?.enqueue(frame));
     }
     this.host.attemptOpened(this, response);
     // close() was called while connecting: what was queued went out first, now the closing handshake.
@@ -404,21 +455,25 @@ export class Attempt implements DecoderSink {
   }
 
   /**
-   * Takes the handshake stage out of the open connection: `socket -> decoder`
-   * from now on, one stage less per read and less memory per idle connection.
-   * Left in place (it passes bytes through) when it still holds any.
+   * Takes the handshake stage out of the open connection: the socket's reads
+   * go straight to the decoder from now on, one stage less per read and less
+   * memory per idle connection. Left in place (it passes bytes through) when
+   * it still holds any, or a read is held.
    */
   private readonly dropHandshakeStage = (): void => {
-    const { socket, handshake, decoder } = this;
-    if (!socket || !handshake || !decoder || (this.phase !== 'open' && this.phase !== 'closing')) return;
-    if (handshake.readableLength > 0 || handshake.writableLength > 0 || socket.readableEnded || socket.destroyed) return;
+    const { socket, handshake } = this;
+    if (!socket || !handshake || this.inboundDone || (this.phase !== 'open' && this.phase !== 'closing')) return;
+    if (this.held !== undefined || handshake.readableLength > 0 || handshake.writableLength > 0) return;
+    if (socket.readableEnded || socket.destroyed) return;
     socket.unpipe(handshake);
-    handshake.unpipe(decoder);
-    // Bytes the decoder has not taken yet go first: then pipe, else read straight in.
-    if (decoder.writableLength > 0) socket.pipe(decoder);
-    else decoder.readFrom(socket);
+    handshake.off('data', this.onInbound);
+    handshake.off('end', this.onSourceEnd);
     this.handshake = undefined;
     handshake.destroy();
+    this.source = socket;
+    socket.on('data', this.onInbound);
+    socket.once('end', this.onSourceEnd);
+    socket.resume();
   };
 
   // ---------------------------------------------------------------------------
@@ -444,7 +499,7 @@ export class Attempt implements DecoderSink {
       else this.host.attemptMessage(chunk.subarray(start, end), true);
       return;
     }
-    const remaining = messageStart ? this.decoder?.decoder.messageRemainingBytes : undefined;
+    const remaining = messageStart ? this.decoder?.messageRemainingBytes : undefined;
     const message = this.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining);
     if (message === undefined) return;
     if (message.opcode === Opcode.Binary) this.host.attemptMessage(message.data, true);
@@ -481,7 +536,7 @@ export class Attempt implements DecoderSink {
   private endOutbound(): void {
     const encoder = this.encoder;
     if (!encoder) return;
-    if (!this.deflater) return void encoder.end();
+    if (!this.deflater) return encoder.end();
     this.deflater.flush(() => {
       if (this.phase !== 'closed') encoder.end();
     });
@@ -492,18 +547,17 @@ export class Attempt implements DecoderSink {
     const encoder = this.encoder;
     if (this.closeSent || !encoder) return;
     this.closeSent = true;
-    this.pinger?.unpipe();
     this.pinger?.destroy();
     if (this.deflater) {
       // Behind any message still being compressed: what was sent before close() goes first.
       this.deflater.frame({ opcode: Opcode.Close, payload }, (error, frame) => {
         if (this.phase === 'closed' || error) return;
         encoder.enqueue(frame);
-        encoder.flushBatch();
+        encoder.flush();
       });
     } else {
       encoder.enqueue({ opcode: Opcode.Close, payload });
-      encoder.flushBatch();
+      encoder.flush();
     }
     this.startCloseTimer();
   }
@@ -530,9 +584,9 @@ export class Attempt implements DecoderSink {
       setImmediate(this.socketDone); // the transport's promise settles on its own; transportReady() drops a late socket
       return;
     }
-    // Stages waited on for the end of the inbound side are destroyed too, so that wait ends.
+    // A close waiting for the inbound side to be delivered waits no more.
     this.handshake?.destroy();
-    this.decoder?.destroy();
+    this.inboundEnded();
     if (!socket.destroyed) socket.destroy();
   }
 
@@ -542,7 +596,8 @@ export class Attempt implements DecoderSink {
     clearTimeout(this.closeTimer);
     this.pinger?.destroy();
     this.handshake?.destroy();
-    this.decoder?.destroy();
+    this.inboundDone = true;
+    this.held = undefined;
     this.inflateSink?.destroy();
     this.deflater?.close();
     this.encoder?.destroy();
@@ -551,10 +606,10 @@ export class Attempt implements DecoderSink {
       socket.destroy();
       socket.off('close', this.onSocketClose);
       socket.off('drain', this.onDrain);
+      socket.off('data', this.onInbound);
+      socket.off('end', this.onSourceEnd);
       // 'error' stays: a destroyed socket may still emit one, which must not go unhandled.
     }
-    this.decoder?.off('end', this.socketDone);
-    this.decoder?.off('close', this.socketDone);
     this.assembler.reset();
     this.streamer?.abort(this.reported ?? new ConnectionError(ErrorCode.ConnectionLost, 'the connection ended before the end of the message'));
     this.abort?.abort();
