@@ -116,7 +116,8 @@ export class Attempt implements DecoderSink {
     private readonly host: AttemptHost,
     private readonly options: ResolvedOptions,
     readonly target: ParsedUrl,
-    private readonly requestOptions: HandshakeRequestOptions,
+    /** Let go once the request is built: an open connection does not need it. */
+    private requestOptions: HandshakeRequestOptions | undefined,
     private readonly redirectsSoFar: number,
     paused: boolean,
   ) {
@@ -211,14 +212,16 @@ export class Attempt implements DecoderSink {
     }
   }
 
-  private readonly onInbound = (chunk: Buffer): void => {
+  /** A read of `source` (see `onInbound`). */
+  inbound(chunk: Buffer): void {
     if (!this.inboundDone) this.feed(chunk, 0);
-  };
+  }
 
-  private readonly onSourceEnd = (): void => {
+  /** `source` ended (see `onSourceEnd`). */
+  sourceEnd(): void {
     if (this.held !== undefined) this.sourceEnded = true;
     else this.inboundEnded();
-  };
+  }
 
   /** Nothing more comes in; a socket close that waited for this is reported now. */
   private inboundEnded(): void {
@@ -227,7 +230,7 @@ export class Attempt implements DecoderSink {
     this.held = undefined;
     if (this.closeWaiting) {
       this.closeWaiting = false;
-      process.nextTick(this.socketDone);
+      process.nextTick(socketDone, this);
     }
   }
 
@@ -324,7 +327,10 @@ export class Attempt implements DecoderSink {
     this.dispatch('protocol-error', error, encodeClosePayload(wireCode));
   }
 
-  private readonly onSocketError = (error: Error): void => this.fail(toConnectionError(error, true));
+  /** The socket's 'error' (see `onSocketError`). */
+  socketError(error: Error): void {
+    this.fail(toConnectionError(error, true));
+  }
 
   /**
    * The socket closed. Frames it delivered may still be in the pipeline:
@@ -333,18 +339,25 @@ export class Attempt implements DecoderSink {
    * Before open there is nothing to wait for but the handshake stream's own
    * verdict on what it read, which comes within the turn.
    */
-  private readonly onSocketClose = (): void => {
+  /** The socket's 'close' (see `onSocketClose`). */
+  socketClose(): void {
     const delivering = this.phase === 'open' || this.phase === 'closing' || this.phase === 'ending';
     if (delivering && this.decoder && this.socket!.readableEnded && !this.inboundDone) {
       this.closeWaiting = true;
     } else {
-      setImmediate(this.socketDone);
+      setImmediate(socketDone, this);
     }
-  };
+  }
 
-  private readonly socketDone = (): void => this.dispatch('socket-closed');
+  /** The socket is gone and what it delivered has been handed over. */
+  socketDone(): void {
+    this.dispatch('socket-closed');
+  }
 
-  private readonly onDrain = (): void => this.drained();
+  /** The socket's 'drain' (see `onDrain`). */
+  drain(): void {
+    this.drained();
+  }
 
   private transportReady(socket: Duplex): void {
     if (this.phase !== 'connecting' && this.phase !== 'tls') {
@@ -356,16 +369,19 @@ export class Attempt implements DecoderSink {
     // need not keep an EventTarget); a user's createConnection may listen for longer.
     if (this.options.createConnection === undefined) this.abort = undefined;
     if (socket instanceof net.Socket) socket.setNoDelay(true);
-    socket.on('error', this.onSocketError);
-    socket.on('close', this.onSocketClose);
+    // The listeners are shared functions that find this attempt on the socket: no closures per connection.
+    (socket as Carrier)[ATTEMPT] = this;
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
     if (socket.destroyed) {
       // It closed before we listened: its 'close' may have gone by.
-      setImmediate(this.socketDone);
+      setImmediate(socketDone, this);
       return;
     }
     const pmd = this.options.perMessageDeflate;
     this.negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
-    const request = createHandshakeRequest({ ...this.requestOptions, extensions: this.negotiator?.offer() });
+    const request = createHandshakeRequest({ ...this.requestOptions!, extensions: this.negotiator?.offer() });
+    this.requestOptions = undefined;
     const handshake = new HandshakeStream({
       key: request.key,
       protocols: request.protocols,
@@ -393,9 +409,10 @@ export class Attempt implements DecoderSink {
     handshake.on('response', (response: HandshakeResponse) => this.dispatchResponse(response));
     handshake.on('error', (error) => this.handshakeFailed(error));
     // The bytes after the 101 (the handshake stage passes them through until it is dropped).
-    handshake.on('data', this.onInbound);
-    handshake.once('end', this.onSourceEnd);
-    socket.on('drain', this.onDrain);
+    (handshake as Carrier)[ATTEMPT] = this;
+    handshake.on('data', onInbound);
+    handshake.once('end', onSourceEnd);
+    socket.on('drain', onDrain);
     socket.pipe(handshake);
     this.dispatch('transport-ready');
   }
@@ -451,7 +468,7 @@ export class Attempt implements DecoderSink {
     if (deferred !== undefined && this.phase === 'open') this.requestClose(deferred);
     // We are inside the handshake stage's 'response' event; it pushes the bytes that came
     // with the 101 when the event returns. Once it has, it is only a pass-through.
-    queueMicrotask(this.dropHandshakeStage);
+    queueMicrotask(() => this.dropHandshakeStage());
   }
 
   /**
@@ -460,21 +477,22 @@ export class Attempt implements DecoderSink {
    * memory per idle connection. Left in place (it passes bytes through) when
    * it still holds any, or a read is held.
    */
-  private readonly dropHandshakeStage = (): void => {
+  private dropHandshakeStage(): void {
     const { socket, handshake } = this;
     if (!socket || !handshake || this.inboundDone || (this.phase !== 'open' && this.phase !== 'closing')) return;
     if (this.held !== undefined || handshake.readableLength > 0 || handshake.writableLength > 0) return;
     if (socket.readableEnded || socket.destroyed) return;
     socket.unpipe(handshake);
-    handshake.off('data', this.onInbound);
-    handshake.off('end', this.onSourceEnd);
+    handshake.off('data', onInbound);
+    handshake.off('end', onSourceEnd);
     this.handshake = undefined;
     handshake.destroy();
     this.source = socket;
-    socket.on('data', this.onInbound);
-    socket.once('end', this.onSourceEnd);
+    socket.on('data', onInbound);
+    // on(), not once(): once() would keep a wrapper object and a bound function per connection; 'end' comes once.
+    socket.on('end', onSourceEnd);
     socket.resume();
-  };
+  }
 
   // ---------------------------------------------------------------------------
   // The decoder's events (DecoderSink), handled as they are decoded. Only an
@@ -581,7 +599,7 @@ export class Attempt implements DecoderSink {
     this.abort?.abort();
     const socket = this.socket;
     if (socket === undefined) {
-      setImmediate(this.socketDone); // the transport's promise settles on its own; transportReady() drops a late socket
+      setImmediate(socketDone, this); // the transport's promise settles on its own; transportReady() drops a late socket
       return;
     }
     // A close waiting for the inbound side to be delivered waits no more.
@@ -604,10 +622,10 @@ export class Attempt implements DecoderSink {
     const socket = this.socket;
     if (socket) {
       socket.destroy();
-      socket.off('close', this.onSocketClose);
-      socket.off('drain', this.onDrain);
-      socket.off('data', this.onInbound);
-      socket.off('end', this.onSourceEnd);
+      socket.off('close', onSocketClose);
+      socket.off('drain', onDrain);
+      socket.off('data', onInbound);
+      socket.off('end', onSourceEnd);
       // 'error' stays: a destroyed socket may still emit one, which must not go unhandled.
     }
     this.assembler.reset();
@@ -645,6 +663,38 @@ export class Attempt implements DecoderSink {
     this.bufferFull = false;
     this.host.attemptBuffer('drain');
   }
+}
+
+/** The attempt a socket (or the handshake stage) feeds, for the shared listeners below. */
+const ATTEMPT = Symbol('wspipe.attempt');
+type Carrier = { [ATTEMPT]?: Attempt };
+
+function attemptOf(emitter: unknown): Attempt {
+  return (emitter as Carrier)[ATTEMPT]!;
+}
+
+function onInbound(this: Readable, chunk: Buffer): void {
+  attemptOf(this).inbound(chunk);
+}
+
+function onSourceEnd(this: Readable): void {
+  attemptOf(this).sourceEnd();
+}
+
+function onSocketError(this: Duplex, error: Error): void {
+  attemptOf(this).socketError(error);
+}
+
+function onSocketClose(this: Duplex): void {
+  attemptOf(this).socketClose();
+}
+
+function onDrain(this: Duplex): void {
+  attemptOf(this).drain();
+}
+
+function socketDone(attempt: Attempt): void {
+  attempt.socketDone();
 }
 
 function asWebSocketError(error: unknown): WebSocketError {
