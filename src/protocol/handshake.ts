@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { ErrorCode, HandshakeError, UsageError } from './errors.js';
 import { hasToken, HttpHeadReader, MAX_HEAD_BYTES, parseHeaderFields, TOKEN, trimOws } from './http-head.js';
 
@@ -64,9 +64,23 @@ export interface HandshakeResponse {
   extensions: string | undefined;
 }
 
-/** A fresh Sec-WebSocket-Key: base64 of 16 random bytes (RFC 6455 4.1, item 7). */
+/** Random bytes for 64 keys, drawn at once (as the masking keys are): one call into the CSPRNG per 64 handshakes. */
+const keyPool = Buffer.allocUnsafe(64 * 16);
+let keyPoolOffset = keyPool.length;
+
+/**
+ * A fresh Sec-WebSocket-Key: base64 of 16 random bytes (RFC 6455 4.1, item
+ * 7: "a nonce consisting of a randomly selected 16-byte value"). The bytes
+ * come from `crypto.randomFillSync` in bulk; each is used for one key only.
+ */
 export function generateKey(): string {
-  return randomBytes(16).toString('base64');
+  if (keyPoolOffset === keyPool.length) {
+    randomFillSync(keyPool);
+    keyPoolOffset = 0;
+  }
+  const at = keyPoolOffset;
+  keyPoolOffset += 16;
+  return keyPool.toString('base64', at, at + 16);
 }
 
 /** The Sec-WebSocket-Accept a server must answer to `key` (RFC 6455 4.2.2). */
@@ -127,17 +141,26 @@ export function validateProtocols(protocols: readonly unknown[]): void {
   }
 }
 
-/** Builds the client's opening handshake (RFC 6455 4.1). */
-export function createHandshakeRequest(options: HandshakeRequestOptions): HandshakeRequest {
+/**
+ * Checks what `createHandshakeRequest()` would refuse (headers, protocols,
+ * path, origin) without building the request: a client checks its options
+ * at construction this way. Throws the same `UsageError`s.
+ */
+export function validateHandshakeRequest(options: HandshakeRequestOptions): void {
   validateHeaders(options.headers);
-  const protocols = options.protocols ?? [];
-  validateProtocols(protocols);
+  validateProtocols(options.protocols ?? []);
   if (!/^\/[\x21-\x7e]*$/.test(options.path)) {
     throw new UsageError(ErrorCode.InvalidUrl, 'request path must start with / and contain no spaces or control characters');
   }
   if (options.origin !== undefined && !FIELD_VALUE.test(options.origin)) {
     throw new UsageError(ErrorCode.InvalidHeader, 'origin has a control character');
   }
+}
+
+/** Builds the client's opening handshake (RFC 6455 4.1). */
+export function createHandshakeRequest(options: HandshakeRequestOptions): HandshakeRequest {
+  validateHandshakeRequest(options);
+  const protocols = options.protocols ?? [];
   const key = options.key ?? generateKey();
   const user = options.headers ?? {};
   const userNames = new Set(Object.keys(user).map((n) => n.toLowerCase()));
