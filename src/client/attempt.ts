@@ -96,7 +96,8 @@ export class Attempt implements DecoderSink {
   private inflateSink: PerMessageInflateSink | undefined;
   private deflater: MessageDeflater | undefined;
   private negotiator: PerMessageDeflateNegotiator | undefined;
-  private readonly assembler: MessageAssembler;
+  /** Made by the first message that spans pieces (most connections never see one). */
+  private assembler: MessageAssembler | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private request: { bytes: Buffer } | undefined;
@@ -123,7 +124,6 @@ export class Attempt implements DecoderSink {
   ) {
     this.userPaused = paused;
     this.paused = paused;
-    this.assembler = new MessageAssembler({ concat: options.fragments !== 'list' });
     this.streamer =
       options.fragments === 'stream'
         ? new MessageStreamer(
@@ -518,6 +518,7 @@ export class Attempt implements DecoderSink {
       return;
     }
     const remaining = messageStart ? this.decoder?.messageRemainingBytes : undefined;
+    this.assembler ??= new MessageAssembler({ concat: this.options.fragments !== 'list' });
     const message = this.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining);
     if (message === undefined) return;
     if (message.opcode === Opcode.Binary) this.host.attemptMessage(message.data, true);
@@ -628,7 +629,7 @@ export class Attempt implements DecoderSink {
       socket.off('end', onSourceEnd);
       // 'error' stays: a destroyed socket may still emit one, which must not go unhandled.
     }
-    this.assembler.reset();
+    this.assembler?.reset();
     this.streamer?.abort(this.reported ?? new ConnectionError(ErrorCode.ConnectionLost, 'the connection ended before the end of the message'));
     this.abort?.abort();
     let code: number = CloseCode.AbnormalClosure;
