@@ -208,15 +208,41 @@ function parseResponseHead(statusLine: string, fieldLines: string[]): HandshakeR
   }
   const status = Number(match[2]);
   const { headers, rawHeaders } = parseHeaderFields(fieldLines, 'response', { status });
+  // An open connection keeps its 101: the strings every 101 carries are shared, not one copy per connection.
+  for (let i = 0; i < rawHeaders.length; i++) rawHeaders[i] = shared(rawHeaders[i]!);
+  for (const name in headers) headers[name] = shared(headers[name]!);
   return {
     status,
-    statusText: match[3] ?? '',
-    httpVersion: match[1]!,
+    statusText: shared(match[3] ?? ''),
+    httpVersion: shared(match[1]!),
     headers,
     rawHeaders,
     protocol: headers['sec-websocket-protocol'],
     extensions: headers['sec-websocket-extensions'],
   };
+}
+
+/** Names and values found in most 101 responses. */
+const COMMON_STRINGS = new Map(
+  [
+    '1.1',
+    'Switching Protocols',
+    'Upgrade',
+    'upgrade',
+    'Connection',
+    'connection',
+    'websocket',
+    'WebSocket',
+    'Sec-WebSocket-Accept',
+    'sec-websocket-accept',
+    'Sec-WebSocket-Protocol',
+    'Sec-WebSocket-Extensions',
+    'permessage-deflate',
+  ].map((s) => [s, s]),
+);
+
+function shared(text: string): string {
+  return COMMON_STRINGS.get(text) ?? text;
 }
 
 /** One extension in a Sec-WebSocket-Extensions header (RFC 6455 9.1). */
@@ -298,7 +324,12 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
   }
   const accept = response.headers['sec-websocket-accept'];
   if (accept === undefined) fail(ErrorCode.HandshakeAccept, 'response has no Sec-WebSocket-Accept header');
-  if (accept !== acceptValue(options.key)) fail(ErrorCode.HandshakeAccept, 'Sec-WebSocket-Accept does not match the key sent');
+  const expected = acceptValue(options.key);
+  if (accept !== expected) fail(ErrorCode.HandshakeAccept, 'Sec-WebSocket-Accept does not match the key sent');
+  // The same text, as our own string: the one parsed is a slice of the whole response head, which it would keep alive.
+  response.headers['sec-websocket-accept'] = expected;
+  const raw = response.rawHeaders;
+  for (let i = 1; i < raw.length; i += 2) if (raw[i] === expected) raw[i] = expected;
   const protocol = response.headers['sec-websocket-protocol'];
   if (protocol !== undefined && !options.protocols.includes(protocol)) {
     fail(ErrorCode.HandshakeProtocol, `server selected subprotocol ${JSON.stringify(protocol)}, which was not offered`);
