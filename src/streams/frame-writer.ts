@@ -11,9 +11,10 @@ export const FLUSH_AT_ONCE_BYTES = 256 * 1024;
  * once. No stream of its own: an open connection that only needs an encoder
  * and a socket keeps one small object, not a Transform's two states.
  * Backpressure is the destination's own (`writableLength`, `'drain'`).
+ * It is the encoder itself (one object per connection, not two):
+ * `pendingBytes` counts what is encoded and not yet written.
  */
-export class FrameWriter {
-  readonly encoder: FrameEncoder;
+export class FrameWriter extends FrameEncoder {
   private flushScheduled = false;
   /** Set by `end()`: frames added after it are dropped. */
   private ended = false;
@@ -22,30 +23,25 @@ export class FrameWriter {
     private readonly destination: Writable,
     options: FrameEncoderOptions,
   ) {
-    this.encoder = new FrameEncoder(options);
-  }
-
-  /** Encoded bytes not yet written to the destination. */
-  get pendingBytes(): number {
-    return this.encoder.pendingBytes;
+    super(options);
   }
 
   /** Adds a frame to the current batch (see the class). */
   enqueue(frame: FrameSpec): void {
-    const before = this.encoder.pendingBytes;
-    this.encoder.add(frame);
+    const before = this.pendingBytes;
+    this.add(frame);
     this.schedule(before);
   }
 
   /** `enqueue()` of a whole, uncompressed message, without a `FrameSpec` object. */
   enqueueMessage(opcode: number, payload: Uint8Array | string): void {
-    const before = this.encoder.pendingBytes;
-    this.encoder.addFrame(opcode, payload, true, false);
+    const before = this.pendingBytes;
+    this.addFrame(opcode, payload, true, false);
     this.schedule(before);
   }
 
   private schedule(pendingBefore: number): void {
-    if (this.encoder.pendingBytes - pendingBefore >= FLUSH_AT_ONCE_BYTES) return this.flush();
+    if (this.pendingBytes - pendingBefore >= FLUSH_AT_ONCE_BYTES) return this.flush();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(flushWriter, this);
@@ -58,7 +54,7 @@ export class FrameWriter {
     if (this.ended) return;
     const destination = this.destination;
     if (destination.destroyed || destination.writableEnded) return;
-    const buffers = this.encoder.take();
+    const buffers = this.take();
     if (buffers.length === 0) return;
     if (buffers.length === 1) {
       destination.write(buffers[0]);
@@ -80,7 +76,7 @@ export class FrameWriter {
   /** Drops what is batched and every later frame, without ending the destination. */
   destroy(): void {
     this.ended = true;
-    this.encoder.take();
+    this.take();
   }
 }
 
