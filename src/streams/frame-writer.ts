@@ -54,15 +54,7 @@ export class FrameWriter extends FrameEncoder {
     if (this.ended) return;
     const destination = this.destination;
     if (destination.destroyed || destination.writableEnded) return;
-    const buffers = this.take();
-    if (buffers.length === 0) return;
-    if (buffers.length === 1) {
-      destination.write(buffers[0]);
-      return;
-    }
-    destination.cork();
-    for (const buffer of buffers) destination.write(buffer);
-    destination.uncork();
+    writeBuffers(destination, this.take());
   }
 
   /** Writes what is batched, then ends the destination; later frames are dropped. */
@@ -78,6 +70,18 @@ export class FrameWriter extends FrameEncoder {
     this.ended = true;
     this.take();
   }
+}
+
+/** Writes `buffers` to `destination`: several as one `writev` (corked), one as a plain write. */
+export function writeBuffers(destination: Writable, buffers: readonly Buffer[]): void {
+  if (buffers.length === 0) return;
+  if (buffers.length === 1) {
+    destination.write(buffers[0]);
+    return;
+  }
+  destination.cork();
+  for (const buffer of buffers) destination.write(buffer);
+  destination.uncork();
 }
 
 function flushWriter(writer: FrameWriter): void {
