@@ -26,8 +26,9 @@ export class FrameWriter extends FrameEncoder {
     super(options);
   }
 
-  /** Adds a frame to the current batch (see the class). */
+  /** Adds a frame to the current batch (see the class); dropped after `end()` or `destroy()`. */
   enqueue(frame: FrameSpec): void {
+    if (this.ended) return;
     const before = this.pendingBytes;
     this.add(frame);
     this.schedule(before);
@@ -35,6 +36,7 @@ export class FrameWriter extends FrameEncoder {
 
   /** `enqueue()` of a whole, uncompressed message, without a `FrameSpec` object. */
   enqueueMessage(opcode: number, payload: Uint8Array | string): void {
+    if (this.ended) return;
     const before = this.pendingBytes;
     this.addFrame(opcode, payload, true, false);
     this.schedule(before);
