@@ -11,7 +11,7 @@ import { Opcode } from '../protocol/opcode.js';
 import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
 import { decodeUtf8 } from '../protocol/utf8-validator.js';
 import { FrameWriter } from '../streams/frame-writer.js';
-import { HandshakeStream } from '../streams/handshake-stream.js';
+import { HandshakeReader } from '../streams/handshake-stream.js';
 import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
 import { PerMessageInflateSink } from '../streams/permessage-inflate-sink.js';
 import { PingInjector } from '../streams/ping-injector.js';
@@ -56,9 +56,8 @@ export interface AttemptHost {
  * place in the lifecycle (`lifecycle.ts`). Built on every connect, reconnect
  * and redirect; ends in exactly one `attemptEnded()`.
  *
- * Inbound: `socket -> HandshakeStream` until the 101, then the socket
- * alone, its reads fed to a `FrameDecoder` whose events come to this object
- * as its `DecoderSink`. Outbound: a `FrameWriter` (a `FrameEncoder` that
+ * Inbound: the socket's reads go to a `HandshakeReader` until the 101, then
+ * to a `FrameDecoder` whose events come to this object as its `DecoderSink`. Outbound: a `FrameWriter` (a `FrameEncoder` that
  * batches into socket writes), pings from a `PingInjector` when enabled.
  * The open connection drives the Sans-I/O core itself: no Transform stage
  * is kept alive per idle connection (issue 12, idle memory); the stream
@@ -77,11 +76,12 @@ export class Attempt implements DecoderSink {
   socket: Duplex | undefined;
   /** Cancels the transport while it opens; let go once it is up unless a `createConnection` holds its signal. */
   private abort: AbortController | undefined = new AbortController();
-  private handshake: HandshakeStream | undefined;
+  /** Reads the server's answer; let go at the 101. */
+  private handshake: HandshakeReader | undefined;
   private decoder: FrameDecoder | undefined;
   /** What the decoder hands its events to: this, or the inflating sink in front of it. */
   private sink: DecoderSink = this;
-  /** What feeds the decoder: the handshake stage until it is dropped, then the socket. */
+  /** What feeds the decoder: the socket. */
   private source: Readable | undefined;
   /** A read the sink paused in the middle of; `source` is paused meanwhile. */
   private held: { chunk: Buffer; offset: number } | undefined;
@@ -212,13 +212,38 @@ export class Attempt implements DecoderSink {
     }
   }
 
-  /** A read of `source` (see `onInbound`). */
+  /** A read of `source` (see `onInbound`): the handshake's answer, then frames. */
   inbound(chunk: Buffer): void {
+    const handshake = this.handshake;
+    if (handshake !== undefined) {
+      let rest: Buffer | undefined;
+      try {
+        rest = handshake.push(chunk);
+      } catch (error) {
+        return this.handshakeFailed(error);
+      }
+      if (rest === undefined) return;
+      this.handshake = undefined;
+      this.dispatchResponse(handshake.response!);
+      // The frames that came in the same read as the 101 (once open: see the sink's checks).
+      if (rest.length === 0) return;
+      chunk = rest;
+    }
     if (!this.inboundDone) this.feed(chunk, 0);
   }
 
   /** `source` ended (see `onSourceEnd`). */
   sourceEnd(): void {
+    const handshake = this.handshake;
+    if (handshake !== undefined) {
+      // During the opening handshake: a refusal is reported now, no answer at all is a lost connection.
+      try {
+        handshake.end();
+      } catch (error) {
+        this.handshakeFailed(error);
+      }
+      return;
+    }
     if (this.held !== undefined) this.sourceEnded = true;
     else this.inboundEnded();
   }
@@ -336,10 +361,10 @@ export class Attempt implements DecoderSink {
    * The socket closed. Frames it delivered may still be in the pipeline:
    * once open, wait until the decoder has handed over everything (so a close
    * frame that came just before the FIN is seen, and no message is lost).
-   * Before open there is nothing to wait for but the handshake stream's own
-   * verdict on what it read, which comes within the turn.
+   * Before open there is nothing to wait for: the handshake reader gave its
+   * verdict on what was read at the socket's 'end'.
+   * The socket's 'close' (see `onSocketClose`).
    */
-  /** The socket's 'close' (see `onSocketClose`). */
   socketClose(): void {
     const delivering = this.phase === 'open' || this.phase === 'closing' || this.phase === 'ending';
     if (delivering && this.decoder && this.socket!.readableEnded && !this.inboundDone) {
@@ -382,11 +407,10 @@ export class Attempt implements DecoderSink {
     this.negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
     const request = createHandshakeRequest({ ...this.requestOptions!, extensions: this.negotiator?.offer() });
     this.requestOptions = undefined;
-    const handshake = new HandshakeStream({
-      key: request.key,
-      protocols: request.protocols,
-      extensions: this.negotiator ? [this.negotiator] : [],
-    });
+    this.handshake = new HandshakeReader(
+      { key: request.key, protocols: request.protocols, extensions: this.negotiator ? [this.negotiator] : [] },
+      (error) => this.handshakeFailed(error),
+    );
     if (pmd) {
       // Compressed messages are inflated in front of this sink; pause() and resume() still use `paused` here.
       this.inflateSink = new PerMessageInflateSink(this, {
@@ -403,17 +427,13 @@ export class Attempt implements DecoderSink {
       sinkValidatesWholeText: true,
     });
     this.encoder = new FrameWriter(socket, { role: 'client' });
-    this.handshake = handshake;
-    this.source = handshake;
+    this.source = socket;
     this.request = request;
-    handshake.on('response', (response: HandshakeResponse) => this.dispatchResponse(response));
-    handshake.on('error', (error) => this.handshakeFailed(error));
-    // The bytes after the 101 (the handshake stage passes them through until it is dropped).
-    (handshake as Carrier)[ATTEMPT] = this;
-    handshake.on('data', onInbound);
-    handshake.once('end', onSourceEnd);
+    socket.on('data', onInbound);
+    // on(), not once(): once() would keep a wrapper object and a bound function per connection; 'end' comes once.
+    socket.on('end', onSourceEnd);
     socket.on('drain', onDrain);
-    socket.pipe(handshake);
+    socket.resume();
     this.dispatch('transport-ready');
   }
 
@@ -466,32 +486,6 @@ export class Attempt implements DecoderSink {
     const deferred = this.deferredClose;
     this.deferredClose = undefined;
     if (deferred !== undefined && this.phase === 'open') this.requestClose(deferred);
-    // We are inside the handshake stage's 'response' event; it pushes the bytes that came
-    // with the 101 when the event returns. Once it has, it is only a pass-through.
-    queueMicrotask(() => this.dropHandshakeStage());
-  }
-
-  /**
-   * Takes the handshake stage out of the open connection: the socket's reads
-   * go straight to the decoder from now on, one stage less per read and less
-   * memory per idle connection. Left in place (it passes bytes through) when
-   * it still holds any, or a read is held.
-   */
-  private dropHandshakeStage(): void {
-    const { socket, handshake } = this;
-    if (!socket || !handshake || this.inboundDone || (this.phase !== 'open' && this.phase !== 'closing')) return;
-    if (this.held !== undefined || handshake.readableLength > 0 || handshake.writableLength > 0) return;
-    if (socket.readableEnded || socket.destroyed) return;
-    socket.unpipe(handshake);
-    handshake.off('data', onInbound);
-    handshake.off('end', onSourceEnd);
-    this.handshake = undefined;
-    handshake.destroy();
-    this.source = socket;
-    socket.on('data', onInbound);
-    // on(), not once(): once() would keep a wrapper object and a bound function per connection; 'end' comes once.
-    socket.on('end', onSourceEnd);
-    socket.resume();
   }
 
   // ---------------------------------------------------------------------------
@@ -666,7 +660,7 @@ export class Attempt implements DecoderSink {
   }
 }
 
-/** The attempt a socket (or the handshake stage) feeds, for the shared listeners below. */
+/** The attempt a socket feeds, for the shared listeners below. */
 const ATTEMPT = Symbol('wspipe.attempt');
 type Carrier = { [ATTEMPT]?: Attempt };
 

@@ -44,13 +44,14 @@ export class HandshakeReader {
   /**
    * Feeds one read. Returns the bytes after a verified 101 (the first
    * frames; maybe none) in the read that completes it, every later read as
-   * it is, and undefined while the head is incomplete or a refusal's body is
-   * being read. Throws a `HandshakeError` on a malformed or invalid answer.
+   * it is, and undefined while the head is incomplete, for a refusal, and
+   * after `destroy()`. Throws a `HandshakeError` on a malformed or invalid answer.
    */
   push(chunk: Buffer): Buffer | undefined {
     if (this.parser === undefined) {
-      if (this.refusal === undefined) return chunk;
-      this.collectBody(chunk);
+      if (this.response !== undefined) return chunk;
+      // A refusal being read (or already reported), or destroyed: nothing is passed on.
+      if (this.refusal !== undefined) this.collectBody(chunk);
       return undefined;
     }
     const parsed = this.parser.push(chunk);
@@ -81,6 +82,7 @@ export class HandshakeReader {
   destroy(): void {
     clearTimeout(this.bodyTimer);
     this.refusal = undefined;
+    this.parser = undefined;
   }
 
   private collectBody(chunk: Buffer): void {
