@@ -85,8 +85,6 @@ export class Attempt implements DecoderSink {
   private source: Readable | undefined;
   /** A read the sink paused in the middle of; `source` is paused meanwhile. */
   private held: { chunk: Buffer; offset: number } | undefined;
-  /** `source` ended while a read was held. */
-  private sourceEnded = false;
   /** Nothing more will be decoded: a close frame or fault, the end of the input, or destroy(). */
   private inboundDone = false;
   /** The socket closed while decoded bytes were still to be delivered: report it when they are. */
@@ -196,7 +194,7 @@ export class Attempt implements DecoderSink {
     this.held = undefined;
     this.feed(held.chunk, held.offset);
     if (this.held !== undefined || this.inboundDone) return;
-    if (this.sourceEnded) this.inboundEnded();
+    if (this.source?.readableEnded) this.inboundEnded();
     else this.source?.resume();
   }
 
@@ -224,6 +222,9 @@ export class Attempt implements DecoderSink {
       }
       if (rest === undefined) return;
       this.handshake = undefined;
+      // Once open, the socket's end needs no listener of ours: a paused socket holds its end
+      // back until it is resumed, so a close never overtakes a held read (see socketClose()).
+      this.source?.off('end', onSourceEnd);
       this.dispatchResponse(handshake.response!);
       // The frames that came in the same read as the 101 (once open: see the sink's checks).
       if (rest.length === 0) return;
@@ -232,20 +233,13 @@ export class Attempt implements DecoderSink {
     if (!this.inboundDone) this.feed(chunk, 0);
   }
 
-  /** `source` ended (see `onSourceEnd`). */
+  /** `source` ended during the opening handshake (see `onSourceEnd`): a refusal is reported now, no answer at all is a lost connection. */
   sourceEnd(): void {
-    const handshake = this.handshake;
-    if (handshake !== undefined) {
-      // During the opening handshake: a refusal is reported now, no answer at all is a lost connection.
-      try {
-        handshake.end();
-      } catch (error) {
-        this.handshakeFailed(error);
-      }
-      return;
+    try {
+      this.handshake?.end();
+    } catch (error) {
+      this.handshakeFailed(error);
     }
-    if (this.held !== undefined) this.sourceEnded = true;
-    else this.inboundEnded();
   }
 
   /** Nothing more comes in; a socket close that waited for this is reported now. */
@@ -358,16 +352,16 @@ export class Attempt implements DecoderSink {
   }
 
   /**
-   * The socket closed. Frames it delivered may still be in the pipeline:
-   * once open, wait until the decoder has handed over everything (so a close
-   * frame that came just before the FIN is seen, and no message is lost).
-   * Before open there is nothing to wait for: the handshake reader gave its
-   * verdict on what was read at the socket's 'end'.
-   * The socket's 'close' (see `onSocketClose`).
+   * The socket's 'close' (see `onSocketClose`). Once open, a read held
+   * back by a pause is delivered first (so a close frame that came just
+   * before the FIN is seen, and no message is lost); a paused socket emits
+   * its 'end', and so its 'close', only after it is resumed, so this is a
+   * guard more than a wait. Before open there is nothing to wait for: the
+   * handshake reader gave its verdict on what was read at the socket's 'end'.
    */
   socketClose(): void {
     const delivering = this.phase === 'open' || this.phase === 'closing' || this.phase === 'ending';
-    if (delivering && this.decoder && this.socket!.readableEnded && !this.inboundDone) {
+    if (delivering && this.held !== undefined && this.socket!.readableEnded && !this.inboundDone) {
       this.closeWaiting = true;
     } else {
       setImmediate(socketDone, this);
