@@ -3,15 +3,15 @@ import type { Duplex, Readable } from 'node:stream';
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ConnectionError, ErrorCode, ProtocolError, WebSocketError, wireCloseCodeFor } from '../protocol/errors.js';
-import type { DecoderSink } from '../protocol/frame-decoder.js';
+import { FrameDecoder, type DecoderSink } from '../protocol/frame-decoder.js';
 import { createHandshakeRequest, type HandshakeRequestOptions, type HandshakeResponse } from '../protocol/handshake.js';
 import { MessageAssembler } from '../protocol/message-assembler.js';
+import type { FrameSpec } from '../protocol/frame-encoder.js';
 import { Opcode } from '../protocol/opcode.js';
 import { PerMessageDeflateNegotiator } from '../protocol/permessage-deflate.js';
 import { decodeUtf8 } from '../protocol/utf8-validator.js';
-import { FrameDecoderStream } from '../streams/frame-decoder-stream.js';
-import { FrameEncoderStream } from '../streams/frame-encoder-stream.js';
-import { HandshakeStream } from '../streams/handshake-stream.js';
+import { FrameWriter } from '../streams/frame-writer.js';
+import { HandshakeReader } from '../streams/handshake-stream.js';
 import { MessageDeflater } from '../streams/permessage-deflate-stream.js';
 import { PerMessageInflateSink } from '../streams/permessage-inflate-sink.js';
 import { PingInjector } from '../streams/ping-injector.js';
@@ -56,9 +56,13 @@ export interface AttemptHost {
  * place in the lifecycle (`lifecycle.ts`). Built on every connect, reconnect
  * and redirect; ends in exactly one `attemptEnded()`.
  *
- * Inbound: `socket -> HandshakeStream -> FrameDecoderStream`, whose events
- * come to this object as its `DecoderSink`. Outbound:
- * `PingInjector -> FrameEncoderStream -> socket`.
+ * Inbound: the socket's reads go to a `HandshakeReader` until the 101, then
+ * to a `FrameDecoder` whose events come to this object as its `DecoderSink`. Outbound: a `FrameWriter` (a `FrameEncoder` that
+ * batches into socket writes), pings from a `PingInjector` when enabled.
+ * The open connection drives the Sans-I/O core itself: no Transform stage
+ * is kept alive per idle connection (issue 12, idle memory); the stream
+ * stages (`FrameDecoderStream`, `FrameEncoderStream`) remain for users who
+ * compose their own pipelines.
  */
 export class Attempt implements DecoderSink {
   /** Where the attempt is; changed only by `dispatch()`. */
@@ -72,14 +76,26 @@ export class Attempt implements DecoderSink {
   socket: Duplex | undefined;
   /** Cancels the transport while it opens; let go once it is up unless a `createConnection` holds its signal. */
   private abort: AbortController | undefined = new AbortController();
-  private handshake: HandshakeStream | undefined;
-  private decoder: FrameDecoderStream | undefined;
-  private encoder: FrameEncoderStream | undefined;
+  /** Reads the server's answer; let go at the 101. */
+  private handshake: HandshakeReader | undefined;
+  private decoder: FrameDecoder | undefined;
+  /** What the decoder hands its events to: this, or the inflating sink in front of it. */
+  private sink: DecoderSink = this;
+  /** What feeds the decoder: the socket. */
+  private source: Readable | undefined;
+  /** A read the sink paused in the middle of; `source` is paused meanwhile. */
+  private held: { chunk: Buffer; offset: number } | undefined;
+  /** Nothing more will be decoded: a close frame or fault, the end of the input, or destroy(). */
+  private inboundDone = false;
+  /** The socket closed while decoded bytes were still to be delivered: report it when they are. */
+  private closeWaiting = false;
+  private encoder: FrameWriter | undefined;
   private pinger: PingInjector | undefined;
   private inflateSink: PerMessageInflateSink | undefined;
   private deflater: MessageDeflater | undefined;
   private negotiator: PerMessageDeflateNegotiator | undefined;
-  private readonly assembler: MessageAssembler;
+  /** Made by the first message that spans pieces (most connections never see one). */
+  private assembler: MessageAssembler | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private request: { bytes: Buffer } | undefined;
@@ -99,13 +115,13 @@ export class Attempt implements DecoderSink {
     private readonly host: AttemptHost,
     private readonly options: ResolvedOptions,
     readonly target: ParsedUrl,
-    private readonly requestOptions: HandshakeRequestOptions,
+    /** Let go once the request is built: an open connection does not need it. */
+    private requestOptions: HandshakeRequestOptions | undefined,
     private readonly redirectsSoFar: number,
     paused: boolean,
   ) {
     this.userPaused = paused;
     this.paused = paused;
-    this.assembler = new MessageAssembler({ concat: options.fragments !== 'list' });
     this.streamer =
       options.fragments === 'stream'
         ? new MessageStreamer(
@@ -159,7 +175,7 @@ export class Attempt implements DecoderSink {
 
   /** Bytes accepted and not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return (this.deflater?.pendingBytes ?? 0) + (this.encoder?.bufferedBytes ?? 0) + (this.socket?.writableLength ?? 0);
+    return (this.deflater?.pendingBytes ?? 0) + (this.encoder?.pendingBytes ?? 0) + (this.socket?.writableLength ?? 0);
   }
 
   /** The closing handshake (or, before open, once the handshake completes). */
@@ -173,7 +189,68 @@ export class Attempt implements DecoderSink {
 
   /** Lets the decoder go on after `paused` was cleared. */
   resumeReading(): void {
-    this.decoder?.resumeSink();
+    const held = this.held;
+    if (held === undefined || this.inboundDone) return;
+    this.held = undefined;
+    this.feed(held.chunk, held.offset);
+    if (this.held !== undefined || this.inboundDone) return;
+    if (this.source?.readableEnded) this.inboundEnded();
+    else this.source?.resume();
+  }
+
+  /** One read of the source into the decoder; stops (and pauses the source) where the sink paused. */
+  private feed(chunk: Buffer, offset: number): void {
+    const decoder = this.decoder!;
+    const stopped = decoder.decode(chunk, this.sink, offset);
+    if (this.inboundDone) return; // the sink destroyed the connection
+    if (decoder.finished) return this.inboundEnded();
+    if (stopped < chunk.length) {
+      this.held = { chunk, offset: stopped };
+      this.source?.pause();
+    }
+  }
+
+  /** A read of `source` (see `onInbound`): the handshake's answer, then frames. */
+  inbound(chunk: Buffer): void {
+    const handshake = this.handshake;
+    if (handshake !== undefined) {
+      let rest: Buffer | undefined;
+      try {
+        rest = handshake.push(chunk);
+      } catch (error) {
+        return this.handshakeFailed(error);
+      }
+      if (rest === undefined) return;
+      this.handshake = undefined;
+      // Once open, the socket's end needs no listener of ours: a paused socket holds its end
+      // back until it is resumed, so a close never overtakes a held read (see socketClose()).
+      this.source?.off('end', onSourceEnd);
+      this.dispatchResponse(handshake.response!);
+      // The frames that came in the same read as the 101 (once open: see the sink's checks).
+      if (rest.length === 0) return;
+      chunk = rest;
+    }
+    if (!this.inboundDone) this.feed(chunk, 0);
+  }
+
+  /** `source` ended during the opening handshake (see `onSourceEnd`): a refusal is reported now, no answer at all is a lost connection. */
+  sourceEnd(): void {
+    try {
+      this.handshake?.end();
+    } catch (error) {
+      this.handshakeFailed(error);
+    }
+  }
+
+  /** Nothing more comes in; a socket close that waited for this is reported now. */
+  private inboundEnded(): void {
+    if (this.inboundDone) return;
+    this.inboundDone = true;
+    this.held = undefined;
+    if (this.closeWaiting) {
+      this.closeWaiting = false;
+      process.nextTick(socketDone, this);
+    }
   }
 
   ping(payload: Buffer | string): boolean {
@@ -196,9 +273,10 @@ export class Attempt implements DecoderSink {
         // The bytes may have left zlib without the socket ever filling up: no 'drain' would follow.
         if (this.bufferFull) queueMicrotask(() => this.drained());
       });
-      below = this.deflater.pendingBytes + encoder.bufferedBytes < mark;
+      below = this.deflater.pendingBytes + encoder.pendingBytes < mark;
     } else {
-      below = encoder.enqueueMessage(opcode, payload);
+      encoder.enqueueMessage(opcode, payload);
+      below = encoder.pendingBytes < mark;
     }
     const ok = below && (this.socket?.writableLength ?? 0) < mark;
     if (!ok && !this.bufferFull) {
@@ -268,29 +346,37 @@ export class Attempt implements DecoderSink {
     this.dispatch('protocol-error', error, encodeClosePayload(wireCode));
   }
 
-  private readonly onSocketError = (error: Error): void => this.fail(toConnectionError(error, true));
+  /** The socket's 'error' (see `onSocketError`). */
+  socketError(error: Error): void {
+    this.fail(toConnectionError(error, true));
+  }
 
   /**
-   * The socket closed. Frames it delivered may still be in the pipeline:
-   * once open, wait until the decoder has handed over everything (so a close
-   * frame that came just before the FIN is seen, and no message is lost).
-   * Before open there is nothing to wait for but the handshake stream's own
-   * verdict on what it read, which comes within the turn.
+   * The socket's 'close' (see `onSocketClose`). Once open, a read held
+   * back by a pause is delivered first (so a close frame that came just
+   * before the FIN is seen, and no message is lost); a paused socket emits
+   * its 'end', and so its 'close', only after it is resumed, so this is a
+   * guard more than a wait. Before open there is nothing to wait for: the
+   * handshake reader gave its verdict on what was read at the socket's 'end'.
    */
-  private readonly onSocketClose = (): void => {
-    const decoder = this.decoder;
+  socketClose(): void {
     const delivering = this.phase === 'open' || this.phase === 'closing' || this.phase === 'ending';
-    if (delivering && decoder && this.socket!.readableEnded && !decoder.readableEnded && !decoder.destroyed) {
-      decoder.once('end', this.socketDone);
-      decoder.once('close', this.socketDone);
+    if (delivering && this.held !== undefined && this.socket!.readableEnded && !this.inboundDone) {
+      this.closeWaiting = true;
     } else {
-      setImmediate(this.socketDone);
+      setImmediate(socketDone, this);
     }
-  };
+  }
 
-  private readonly socketDone = (): void => this.dispatch('socket-closed');
+  /** The socket is gone and what it delivered has been handed over. */
+  socketDone(): void {
+    this.dispatch('socket-closed');
+  }
 
-  private readonly onDrain = (): void => this.drained();
+  /** The socket's 'drain' (see `onDrain`). */
+  drain(): void {
+    this.drained();
+  }
 
   private transportReady(socket: Duplex): void {
     if (this.phase !== 'connecting' && this.phase !== 'tls') {
@@ -302,50 +388,46 @@ export class Attempt implements DecoderSink {
     // need not keep an EventTarget); a user's createConnection may listen for longer.
     if (this.options.createConnection === undefined) this.abort = undefined;
     if (socket instanceof net.Socket) socket.setNoDelay(true);
-    socket.on('error', this.onSocketError);
-    socket.on('close', this.onSocketClose);
+    // The listeners are shared functions that find this attempt on the socket: no closures per connection.
+    (socket as Carrier)[ATTEMPT] = this;
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
     if (socket.destroyed) {
       // It closed before we listened: its 'close' may have gone by.
-      setImmediate(this.socketDone);
+      setImmediate(socketDone, this);
       return;
     }
     const pmd = this.options.perMessageDeflate;
     this.negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
-    const request = createHandshakeRequest({ ...this.requestOptions, extensions: this.negotiator?.offer() });
-    const handshake = new HandshakeStream({
-      key: request.key,
-      protocols: request.protocols,
-      extensions: this.negotiator ? [this.negotiator] : [],
-    });
-    let sink: DecoderSink = this;
+    const request = createHandshakeRequest({ ...this.requestOptions!, extensions: this.negotiator?.offer() });
+    this.requestOptions = undefined;
+    this.handshake = new HandshakeReader(
+      { key: request.key, protocols: request.protocols, extensions: this.negotiator ? [this.negotiator] : [] },
+      (error) => this.handshakeFailed(error),
+    );
     if (pmd) {
       // Compressed messages are inflated in front of this sink; pause() and resume() still use `paused` here.
       this.inflateSink = new PerMessageInflateSink(this, {
         maxMessageBytes: this.options.maxMessageBytes,
         limiter: zlibLimiterFor(pmd),
-        resume: () => this.decoder?.resumeSink(),
+        resume: () => this.resumeReading(),
       });
-      sink = this.inflateSink;
+      this.sink = this.inflateSink;
     }
-    const decoder = new FrameDecoderStream({
+    this.decoder = new FrameDecoder({
       role: 'client',
       maxMessageBytes: this.options.maxMessageBytes,
       perMessageCompression: pmd !== undefined,
       sinkValidatesWholeText: true,
-      sink,
     });
-    const encoder = new FrameEncoderStream({ role: 'client', highWaterMarkBytes: this.options.highWaterMarkBytes });
-    this.handshake = handshake;
-    this.decoder = decoder;
-    this.encoder = encoder;
+    this.encoder = new FrameWriter(socket, { role: 'client' });
+    this.source = socket;
     this.request = request;
-    handshake.on('response', (response: HandshakeResponse) => this.dispatchResponse(response));
-    handshake.on('error', (error) => this.handshakeFailed(error));
-    decoder.on('error', (error) => this.fail(asWebSocketError(error)));
-    encoder.on('error', (error) => this.fail(asWebSocketError(error)));
-    socket.on('drain', this.onDrain);
-    socket.pipe(handshake).pipe(decoder);
-    encoder.writeTo(socket);
+    socket.on('data', onInbound);
+    // on(), not once(): once() would keep a wrapper object and a bound function per connection; 'end' comes once.
+    socket.on('end', onSourceEnd);
+    socket.on('drain', onDrain);
+    socket.resume();
     this.dispatch('transport-ready');
   }
 
@@ -391,35 +473,14 @@ export class Attempt implements DecoderSink {
       const pinger = new PingInjector({ pingIntervalMs: this.options.pingIntervalMs, pongTimeoutMs: this.options.pongTimeoutMs });
       this.pinger = pinger;
       pinger.on('error', (error) => this.fail(asWebSocketError(error)));
-      pinger.pipe(this.encoder!, { end: false });
+      pinger.on('data', (frame: FrameSpec) => this.encoder?.enqueue(frame));
     }
     this.host.attemptOpened(this, response);
     // close() was called while connecting: what was queued went out first, now the closing handshake.
     const deferred = this.deferredClose;
     this.deferredClose = undefined;
     if (deferred !== undefined && this.phase === 'open') this.requestClose(deferred);
-    // We are inside the handshake stage's 'response' event; it pushes the bytes that came
-    // with the 101 when the event returns. Once it has, it is only a pass-through.
-    queueMicrotask(this.dropHandshakeStage);
   }
-
-  /**
-   * Takes the handshake stage out of the open connection: `socket -> decoder`
-   * from now on, one stage less per read and less memory per idle connection.
-   * Left in place (it passes bytes through) when it still holds any.
-   */
-  private readonly dropHandshakeStage = (): void => {
-    const { socket, handshake, decoder } = this;
-    if (!socket || !handshake || !decoder || (this.phase !== 'open' && this.phase !== 'closing')) return;
-    if (handshake.readableLength > 0 || handshake.writableLength > 0 || socket.readableEnded || socket.destroyed) return;
-    socket.unpipe(handshake);
-    handshake.unpipe(decoder);
-    // Bytes the decoder has not taken yet go first: then pipe, else read straight in.
-    if (decoder.writableLength > 0) socket.pipe(decoder);
-    else decoder.readFrom(socket);
-    this.handshake = undefined;
-    handshake.destroy();
-  };
 
   // ---------------------------------------------------------------------------
   // The decoder's events (DecoderSink), handled as they are decoded. Only an
@@ -444,7 +505,8 @@ export class Attempt implements DecoderSink {
       else this.host.attemptMessage(chunk.subarray(start, end), true);
       return;
     }
-    const remaining = messageStart ? this.decoder?.decoder.messageRemainingBytes : undefined;
+    const remaining = messageStart ? this.decoder?.messageRemainingBytes : undefined;
+    this.assembler ??= new MessageAssembler({ concat: this.options.fragments !== 'list' });
     const message = this.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining);
     if (message === undefined) return;
     if (message.opcode === Opcode.Binary) this.host.attemptMessage(message.data, true);
@@ -481,7 +543,7 @@ export class Attempt implements DecoderSink {
   private endOutbound(): void {
     const encoder = this.encoder;
     if (!encoder) return;
-    if (!this.deflater) return void encoder.end();
+    if (!this.deflater) return encoder.end();
     this.deflater.flush(() => {
       if (this.phase !== 'closed') encoder.end();
     });
@@ -492,18 +554,17 @@ export class Attempt implements DecoderSink {
     const encoder = this.encoder;
     if (this.closeSent || !encoder) return;
     this.closeSent = true;
-    this.pinger?.unpipe();
     this.pinger?.destroy();
     if (this.deflater) {
       // Behind any message still being compressed: what was sent before close() goes first.
       this.deflater.frame({ opcode: Opcode.Close, payload }, (error, frame) => {
         if (this.phase === 'closed' || error) return;
         encoder.enqueue(frame);
-        encoder.flushBatch();
+        encoder.flush();
       });
     } else {
       encoder.enqueue({ opcode: Opcode.Close, payload });
-      encoder.flushBatch();
+      encoder.flush();
     }
     this.startCloseTimer();
   }
@@ -527,12 +588,12 @@ export class Attempt implements DecoderSink {
     this.abort?.abort();
     const socket = this.socket;
     if (socket === undefined) {
-      setImmediate(this.socketDone); // the transport's promise settles on its own; transportReady() drops a late socket
+      setImmediate(socketDone, this); // the transport's promise settles on its own; transportReady() drops a late socket
       return;
     }
-    // Stages waited on for the end of the inbound side are destroyed too, so that wait ends.
+    // A close waiting for the inbound side to be delivered waits no more.
     this.handshake?.destroy();
-    this.decoder?.destroy();
+    this.inboundEnded();
     if (!socket.destroyed) socket.destroy();
   }
 
@@ -542,20 +603,21 @@ export class Attempt implements DecoderSink {
     clearTimeout(this.closeTimer);
     this.pinger?.destroy();
     this.handshake?.destroy();
-    this.decoder?.destroy();
+    this.inboundDone = true;
+    this.held = undefined;
     this.inflateSink?.destroy();
     this.deflater?.close();
     this.encoder?.destroy();
     const socket = this.socket;
     if (socket) {
       socket.destroy();
-      socket.off('close', this.onSocketClose);
-      socket.off('drain', this.onDrain);
+      socket.off('close', onSocketClose);
+      socket.off('drain', onDrain);
+      socket.off('data', onInbound);
+      socket.off('end', onSourceEnd);
       // 'error' stays: a destroyed socket may still emit one, which must not go unhandled.
     }
-    this.decoder?.off('end', this.socketDone);
-    this.decoder?.off('close', this.socketDone);
-    this.assembler.reset();
+    this.assembler?.reset();
     this.streamer?.abort(this.reported ?? new ConnectionError(ErrorCode.ConnectionLost, 'the connection ended before the end of the message'));
     this.abort?.abort();
     let code: number = CloseCode.AbnormalClosure;
@@ -590,6 +652,38 @@ export class Attempt implements DecoderSink {
     this.bufferFull = false;
     this.host.attemptBuffer('drain');
   }
+}
+
+/** The attempt a socket feeds, for the shared listeners below. */
+const ATTEMPT = Symbol('wspipe.attempt');
+type Carrier = { [ATTEMPT]?: Attempt };
+
+function attemptOf(emitter: unknown): Attempt {
+  return (emitter as Carrier)[ATTEMPT]!;
+}
+
+function onInbound(this: Readable, chunk: Buffer): void {
+  attemptOf(this).inbound(chunk);
+}
+
+function onSourceEnd(this: Readable): void {
+  attemptOf(this).sourceEnd();
+}
+
+function onSocketError(this: Duplex, error: Error): void {
+  attemptOf(this).socketError(error);
+}
+
+function onSocketClose(this: Duplex): void {
+  attemptOf(this).socketClose();
+}
+
+function onDrain(this: Duplex): void {
+  attemptOf(this).drain();
+}
+
+function socketDone(attempt: Attempt): void {
+  attempt.socketDone();
 }
 
 function asWebSocketError(error: unknown): WebSocketError {

@@ -2,7 +2,7 @@ import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, UsageError, WebSocketError } from '../protocol/errors.js';
 import { iterateMessages, type MessagesOptions } from '../interfaces/message-iterator.js';
-import { createHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
+import { validateHandshakeRequest, type HandshakeResponse } from '../protocol/handshake.js';
 import { MAX_CONTROL_PAYLOAD_BYTES, Opcode } from '../protocol/opcode.js';
 import { checkDuration } from '../protocol/option-checks.js';
 import { isValidUtf8 } from '../protocol/utf8-validator.js';
@@ -96,8 +96,8 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     this.url = redactUrl(this.route.initial.url);
     this.options = resolveOptions(options);
     this.queue = new SendQueue(this.options.maxQueuedBytes);
-    // Building a request now checks headers, protocols and origin at construction.
-    createHandshakeRequest(this.route.request(this.options));
+    // Headers, protocols and origin are checked at construction (without building a request).
+    validateHandshakeRequest(this.route.request(this.options));
     this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 

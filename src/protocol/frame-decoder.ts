@@ -136,7 +136,8 @@ export class FrameDecoder {
   private messageBytes = 0;
   private messageCompressed = false;
   private messageStarted = false;
-  private readonly utf8 = new Utf8Validator();
+  /** Made by the first text piece checked here: a client whose text comes whole never needs one. */
+  private utf8: Utf8Validator | undefined;
 
   // Header bytes that span chunks.
   /** Allocated when a header first spans chunks. */
@@ -454,8 +455,9 @@ export class FrameDecoder {
     const opcode = this.messageOpcode;
     const checkHere = this.validateUtf8 && !(this.sinkValidatesWholeText && messageStart && messageEnd);
     if (opcode === Opcode.Text && checkHere && !this.messageCompressed) {
-      if (!this.utf8.write(chunk, start, end) || (messageEnd && !this.utf8.end())) {
-        this.utf8.reset();
+      const utf8 = (this.utf8 ??= new Utf8Validator());
+      if (!utf8.write(chunk, start, end) || (messageEnd && !utf8.end())) {
+        utf8.reset();
         return this.fail(invalidUtf8Error(), sink);
       }
     }

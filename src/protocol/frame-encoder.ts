@@ -32,6 +32,18 @@ const MIN_SLAB_BYTES = 1024;
 const MAX_SLAB_BYTES = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
+/** One writer function per key source, shared by every encoder that draws from it (not a closure per connection). */
+const keyWriters = new WeakMap<MaskKeySource, MaskKeyWriter>();
+
+function keyWriterOf(source: MaskKeySource): MaskKeyWriter {
+  let writer = keyWriters.get(source);
+  if (writer === undefined) {
+    writer = (target, offset) => source.writeKey(target, offset);
+    keyWriters.set(source, writer);
+  }
+  return writer;
+}
+
 /**
  * Encodes frames into buffers ready for one `writev`, batching small frames.
  *
@@ -60,7 +72,7 @@ export class FrameEncoder {
     this.role = options.role;
     this.masked = options.role === 'client';
     const source = options.maskKey ?? defaultMaskKeys;
-    this.writeKey = typeof source === 'function' ? source : (t, o) => source.writeKey(t, o);
+    this.writeKey = typeof source === 'function' ? source : keyWriterOf(source);
   }
 
   /** Bytes encoded and not yet taken. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { ErrorCode, HandshakeError, UsageError } from './errors.js';
 import { hasToken, HttpHeadReader, MAX_HEAD_BYTES, parseHeaderFields, TOKEN, trimOws } from './http-head.js';
 
@@ -64,9 +64,23 @@ export interface HandshakeResponse {
   extensions: string | undefined;
 }
 
-/** A fresh Sec-WebSocket-Key: base64 of 16 random bytes (RFC 6455 4.1, item 7). */
+/** Random bytes for 64 keys, drawn at once (as the masking keys are): one call into the CSPRNG per 64 handshakes. */
+const keyPool = Buffer.allocUnsafe(64 * 16);
+let keyPoolOffset = keyPool.length;
+
+/**
+ * A fresh Sec-WebSocket-Key: base64 of 16 random bytes (RFC 6455 4.1, item
+ * 7: "a nonce consisting of a randomly selected 16-byte value"). The bytes
+ * come from `crypto.randomFillSync` in bulk; each is used for one key only.
+ */
 export function generateKey(): string {
-  return randomBytes(16).toString('base64');
+  if (keyPoolOffset === keyPool.length) {
+    randomFillSync(keyPool);
+    keyPoolOffset = 0;
+  }
+  const at = keyPoolOffset;
+  keyPoolOffset += 16;
+  return keyPool.toString('base64', at, at + 16);
 }
 
 /** The Sec-WebSocket-Accept a server must answer to `key` (RFC 6455 4.2.2). */
@@ -127,17 +141,26 @@ export function validateProtocols(protocols: readonly unknown[]): void {
   }
 }
 
-/** Builds the client's opening handshake (RFC 6455 4.1). */
-export function createHandshakeRequest(options: HandshakeRequestOptions): HandshakeRequest {
+/**
+ * Checks what `createHandshakeRequest()` would refuse (headers, protocols,
+ * path, origin) without building the request: a client checks its options
+ * at construction this way. Throws the same `UsageError`s.
+ */
+export function validateHandshakeRequest(options: HandshakeRequestOptions): void {
   validateHeaders(options.headers);
-  const protocols = options.protocols ?? [];
-  validateProtocols(protocols);
+  validateProtocols(options.protocols ?? []);
   if (!/^\/[\x21-\x7e]*$/.test(options.path)) {
     throw new UsageError(ErrorCode.InvalidUrl, 'request path must start with / and contain no spaces or control characters');
   }
   if (options.origin !== undefined && !FIELD_VALUE.test(options.origin)) {
     throw new UsageError(ErrorCode.InvalidHeader, 'origin has a control character');
   }
+}
+
+/** Builds the client's opening handshake (RFC 6455 4.1). */
+export function createHandshakeRequest(options: HandshakeRequestOptions): HandshakeRequest {
+  validateHandshakeRequest(options);
+  const protocols = options.protocols ?? [];
   const key = options.key ?? generateKey();
   const user = options.headers ?? {};
   const userNames = new Set(Object.keys(user).map((n) => n.toLowerCase()));
@@ -185,15 +208,41 @@ function parseResponseHead(statusLine: string, fieldLines: string[]): HandshakeR
   }
   const status = Number(match[2]);
   const { headers, rawHeaders } = parseHeaderFields(fieldLines, 'response', { status });
+  // An open connection keeps its 101: the strings every 101 carries are shared, not one copy per connection.
+  for (let i = 0; i < rawHeaders.length; i++) rawHeaders[i] = shared(rawHeaders[i]!);
+  for (const name in headers) headers[name] = shared(headers[name]!);
   return {
     status,
-    statusText: match[3] ?? '',
-    httpVersion: match[1]!,
+    statusText: shared(match[3] ?? ''),
+    httpVersion: shared(match[1]!),
     headers,
     rawHeaders,
     protocol: headers['sec-websocket-protocol'],
     extensions: headers['sec-websocket-extensions'],
   };
+}
+
+/** Names and values found in most 101 responses. */
+const COMMON_STRINGS = new Map(
+  [
+    '1.1',
+    'Switching Protocols',
+    'Upgrade',
+    'upgrade',
+    'Connection',
+    'connection',
+    'websocket',
+    'WebSocket',
+    'Sec-WebSocket-Accept',
+    'sec-websocket-accept',
+    'Sec-WebSocket-Protocol',
+    'Sec-WebSocket-Extensions',
+    'permessage-deflate',
+  ].map((s) => [s, s]),
+);
+
+function shared(text: string): string {
+  return COMMON_STRINGS.get(text) ?? text;
 }
 
 /** One extension in a Sec-WebSocket-Extensions header (RFC 6455 9.1). */
@@ -275,7 +324,12 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
   }
   const accept = response.headers['sec-websocket-accept'];
   if (accept === undefined) fail(ErrorCode.HandshakeAccept, 'response has no Sec-WebSocket-Accept header');
-  if (accept !== acceptValue(options.key)) fail(ErrorCode.HandshakeAccept, 'Sec-WebSocket-Accept does not match the key sent');
+  const expected = acceptValue(options.key);
+  if (accept !== expected) fail(ErrorCode.HandshakeAccept, 'Sec-WebSocket-Accept does not match the key sent');
+  // The same text, as our own string: the one parsed is a slice of the whole response head, which it would keep alive.
+  response.headers['sec-websocket-accept'] = expected;
+  const raw = response.rawHeaders;
+  for (let i = 1; i < raw.length; i += 2) if (raw[i] === expected) raw[i] = expected;
   const protocol = response.headers['sec-websocket-protocol'];
   if (protocol !== undefined && !options.protocols.includes(protocol)) {
     fail(ErrorCode.HandshakeProtocol, `server selected subprotocol ${JSON.stringify(protocol)}, which was not offered`);

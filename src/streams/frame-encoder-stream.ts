@@ -1,8 +1,6 @@
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { FrameEncoder, type FrameEncoderOptions, type FrameSpec } from '../protocol/frame-encoder.js';
-
-/** A frame at least this large is pushed (or written) at once, with what was batched before it. */
-const FLUSH_AT_ONCE_BYTES = 256 * 1024;
+import { FLUSH_AT_ONCE_BYTES, writeBuffers } from './frame-writer.js';
 
 /** Default high-water mark of the encoded bytes waiting to be read: 1 MiB. */
 const DEFAULT_HIGH_WATER_MARK_BYTES = 1024 * 1024;
@@ -106,14 +104,8 @@ export class FrameEncoderStream extends Transform {
       for (const buffer of buffers) this.push(buffer);
       return;
     }
-    if (destination.destroyed || destination.writableEnded || buffers.length === 0) return;
-    if (buffers.length === 1) {
-      destination.write(buffers[0]);
-      return;
-    }
-    destination.cork();
-    for (const buffer of buffers) destination.write(buffer);
-    destination.uncork();
+    if (destination.destroyed || destination.writableEnded) return;
+    writeBuffers(destination, buffers);
   }
 
   override _transform(frame: FrameSpec, _encoding: BufferEncoding, callback: TransformCallback): void {

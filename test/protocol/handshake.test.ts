@@ -3,9 +3,12 @@ import { ErrorCode, HandshakeError, UsageError } from '../../src/protocol/errors
 import {
   acceptValue,
   createHandshakeRequest,
+  generateKey,
   HandshakeResponseParser,
   parseExtensions,
+  validateHandshakeRequest,
   verifyHandshakeResponse,
+  type HandshakeRequestOptions,
   type HandshakeResponse,
 } from '../../src/protocol/handshake.js';
 
@@ -124,5 +127,42 @@ describe('opening handshake', () => {
       { name: 'x-foo', params: {}, paramNames: [] },
     ]);
     expect(() => parseExtensions('a b')).toThrow();
+  });
+});
+
+describe('generateKey (keys drawn from a pooled randomFillSync)', () => {
+  it('gives base64 of 16 bytes, never the same key twice, across several refills of the pool', () => {
+    const keys = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const key = generateKey();
+      expect(Buffer.from(key, 'base64')).toHaveLength(16);
+      expect(Buffer.from(key, 'base64').toString('base64')).toBe(key);
+      keys.add(key);
+    }
+    expect(keys.size).toBe(1000);
+  });
+});
+
+describe('validateHandshakeRequest', () => {
+  it('refuses what createHandshakeRequest refuses, with the same errors, and accepts what it accepts', () => {
+    const cases: HandshakeRequestOptions[] = [
+      { host: 'a', path: '/', headers: { 'bad name': 'x' } },
+      { host: 'a', path: '/', headers: { upgrade: 'x' } },
+      { host: 'a', path: '/', headers: { 'x-a': 'a\r\nb' } },
+      { host: 'a', path: '/', protocols: ['a', 'a'] },
+      { host: 'a', path: 'no-slash' },
+      { host: 'a', path: '/', origin: 'x\ny' },
+    ];
+    for (const options of cases) {
+      let built: unknown;
+      try {
+        createHandshakeRequest(options);
+      } catch (error) {
+        built = error;
+      }
+      expect(built).toBeInstanceOf(UsageError);
+      expect(() => validateHandshakeRequest(options)).toThrow(built as Error);
+    }
+    expect(() => validateHandshakeRequest({ host: 'a', path: '/x?y', headers: { 'x-a': ['1', '2'] }, protocols: ['chat'], origin: 'http://a' })).not.toThrow();
   });
 });
