@@ -57,8 +57,9 @@ export interface AttemptHost {
  * and redirect; ends in exactly one `attemptEnded()`.
  *
  * Inbound: the socket's reads go to a `HandshakeReader` until the 101, then
- * to a `FrameDecoder` whose events come to this object as its `DecoderSink`. Outbound: a `FrameWriter` (a `FrameEncoder` that
- * batches into socket writes), pings from a `PingInjector` when enabled.
+ * to a `FrameDecoder` whose events come to this object as its `DecoderSink`.
+ * Outbound: a `FrameWriter` (a `FrameEncoder` that batches into socket
+ * writes), pings from a `PingInjector` when enabled.
  * The open connection drives the Sans-I/O core itself: no Transform stage
  * is kept alive per idle connection (issue 12, idle memory); the stream
  * stages (`FrameDecoderStream`, `FrameEncoderStream`) remain for users who

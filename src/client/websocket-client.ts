@@ -42,11 +42,11 @@ export interface SendOptions {
  * set the callbacks, call `connect()`, `send()` away, `reconnect()` from
  * `onClose`. Every callback is also an event of the same meaning.
  *
- * Inside, each connection attempt (`attempt.ts`) is a pipeline of Transform
- * stages over the socket: `socket -> HandshakeStream -> FrameDecoderStream`
- * inbound and `PingInjector -> FrameEncoderStream -> socket` outbound, with
- * its lifecycle in `lifecycle.ts`. Reconnecting builds a new attempt on a new
- * socket.
+ * Inside, each connection attempt (`attempt.ts`) is the same pipeline the
+ * exported stages make (handshake, frame decoder, frame encoder, ping
+ * injector), driven through their Sans-I/O cores so that an idle connection
+ * keeps no stream objects alive; its lifecycle is in `lifecycle.ts`.
+ * Reconnecting builds a new attempt on a new socket.
  */
 export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   /** Fires when the TCP (or TLS) connection is up. */
