@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { encodeClosePayload } from '../protocol/close.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, UsageError, WebSocketError } from '../protocol/errors.js';
@@ -85,10 +86,6 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   private retries = 0;
   private lastResponse: HandshakeResponse | undefined;
   private readonly promises = new ConnectionPromises();
-  private readonly onAbort = (): void => {
-    this.cancelReconnect();
-    this.terminate();
-  };
 
   constructor(url: string | URL, options: WebSocketClientOptions = {}) {
     super();
@@ -98,7 +95,15 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     this.queue = new SendQueue(this.options.maxQueuedBytes);
     // Headers, protocols and origin are checked at construction (without building a request).
     validateHandshakeRequest(this.route.request(this.options));
-    this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
+    // Made only when there is a signal: an idle connection keeps no closure it does not need.
+    this.options.signal?.addEventListener(
+      'abort',
+      () => {
+        this.cancelReconnect();
+        this.terminate();
+      },
+      { once: true },
+    );
   }
 
   /**
@@ -316,42 +321,8 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     this.attempt.start();
   }
 
-  /** What the attempts report back: kept off the public surface. */
-  private readonly host: AttemptHost = {
-    attemptConnected: () => {
-      guard(() => this.onConnect?.(this));
-      guard(() => this.emit('connect'));
-    },
-    attemptOpened: (attempt, response) => {
-      this.lastResponse = response;
-      // Messages sent before the handshake completed go first, in order.
-      for (const message of this.queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
-      guard(() => this.onWebSocketConnect?.(this, response));
-      guard(() => this.emit('open', response));
-      this.promises.attemptOpened(response);
-    },
-    attemptMessage: (data, isBinary) => {
-      // The hot path: the same guard as everywhere else, without a closure per message.
-      try {
-        this.onMessage?.(this, data, isBinary);
-      } catch (error) {
-        rethrowLater(error);
-      }
-      try {
-        this.emit('message', data, isBinary);
-      } catch (error) {
-        rethrowLater(error);
-      }
-    },
-    attemptMessageStream: (stream) => guard(() => this.emit('messageStream', stream)),
-    attemptControl: (event, payload) => guard(() => this.emit(event, payload)),
-    attemptError: (error) => this.report(error),
-    attemptBuffer: (event) => {
-      guard(() => (event === 'bufferFull' ? this.onBufferFull?.(this) : this.onBufferDrain?.(this)));
-      guard(() => this.emit(event));
-    },
-    attemptEnded: (attempt, end) => this.attemptEnded(attempt, end),
-  };
+  /** What the attempts report back: kept off the public surface, one small object per client. */
+  private readonly host: AttemptHost = new ClientHost(this);
 
   /** The attempt is over: report the close, maybe reconnect (or follow a redirect). */
   private attemptEnded(attempt: Attempt, end: AttemptEnd): void {
@@ -415,5 +386,68 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   private report(error: WebSocketError): void {
     guard(() => this.onError?.(this, error.code, error.message, error));
     if (this.listenerCount('error') > 0) guard(() => this.emit('error', error));
+  }
+}
+
+/**
+ * The client's side of `AttemptHost` as prototype methods, not a closure
+ * each (issue 12: idle memory per connection). It reaches the client's
+ * private state by element access, which TypeScript allows on purpose for
+ * such a companion; nothing outside this file does so.
+ */
+class ClientHost implements AttemptHost {
+  constructor(private readonly client: WebSocketClient) {}
+
+  attemptConnected(): void {
+    const c = this.client;
+    guard(() => c.onConnect?.(c));
+    guard(() => c.emit('connect'));
+  }
+
+  attemptOpened(attempt: Attempt, response: HandshakeResponse): void {
+    const c = this.client;
+    c['lastResponse'] = response;
+    // Messages sent before the handshake completed go first, in order.
+    for (const message of c['queue'].take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
+    guard(() => c.onWebSocketConnect?.(c, response));
+    guard(() => c.emit('open', response));
+    c['promises'].attemptOpened(response);
+  }
+
+  attemptMessage(data: string | Buffer | Buffer[], isBinary: boolean): void {
+    const c = this.client;
+    // The hot path: the same guard as everywhere else, without a closure per message.
+    try {
+      c.onMessage?.(c, data, isBinary);
+    } catch (error) {
+      rethrowLater(error);
+    }
+    try {
+      c.emit('message', data, isBinary);
+    } catch (error) {
+      rethrowLater(error);
+    }
+  }
+
+  attemptMessageStream(stream: Readable): void {
+    guard(() => this.client.emit('messageStream', stream));
+  }
+
+  attemptControl(event: 'ping' | 'pong', payload: Buffer): void {
+    guard(() => this.client.emit(event, payload));
+  }
+
+  attemptError(error: WebSocketError): void {
+    this.client['report'](error);
+  }
+
+  attemptBuffer(event: 'bufferFull' | 'drain'): void {
+    const c = this.client;
+    guard(() => (event === 'bufferFull' ? c.onBufferFull?.(c) : c.onBufferDrain?.(c)));
+    guard(() => c.emit(event));
+  }
+
+  attemptEnded(attempt: Attempt, end: AttemptEnd): void {
+    this.client['attemptEnded'](attempt, end);
   }
 }
