@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   HandshakeError,
   UsageError,
@@ -8,21 +8,14 @@ import {
   type WebSocketError,
 } from '../../src/index.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import { useTestServer } from '../helpers/use-test-server.js';
 import { ClientRecorder, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
 
+const env = useTestServer();
+const clients = env.clients;
 let server: TestServer;
-const clients: WebSocketClient[] = [];
-
-beforeAll(async () => {
-  server = await TestServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(() => {
-  for (const client of clients.splice(0)) client.terminate();
-  server.handshake = 'accept';
-  server.answerPings = true;
+beforeAll(() => {
+  server = env.server;
 });
 
 function client(url: string, options: WebSocketClientOptions = {}): WebSocketClient {

@@ -1,19 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, type WebSocketClientOptions } from '../../src/index.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import { useTestServer } from '../helpers/use-test-server.js';
 import { ClientRecorder, delay, nextEvent, waitUntil } from '../helpers/wait.js';
 
+const env = useTestServer();
+const clients = env.clients;
 let server: TestServer;
-const clients: WebSocketClient[] = [];
-
-beforeAll(async () => {
-  server = await TestServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(() => {
-  for (const client of clients.splice(0)) client.terminate();
+beforeAll(() => {
+  server = env.server;
 });
 
 async function openClient(options: WebSocketClientOptions = {}): Promise<{ ws: WebSocketClient; events: ClientRecorder; conn: TestConnection }> {

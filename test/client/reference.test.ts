@@ -1,22 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, type HandshakeResponse } from '../../src/index.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
+import { useTestServer } from '../helpers/use-test-server.js';
 import { ClientRecorder, delay, nextEvent, waitUntil, withTimeout } from '../helpers/wait.js';
 
 // The reference scenario (shared/reference/seed-ws-client.md), step by step,
 // against a server built from our own server-role stages.
 
+const env = useTestServer();
+const clients = env.clients;
 let server: TestServer;
-const clients: WebSocketClient[] = [];
-
-beforeAll(async () => {
-  server = await TestServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(() => {
-  for (const client of clients.splice(0)) client.terminate();
+beforeAll(() => {
+  server = env.server;
 });
 
 function client(path: string, options: ConstructorParameters<typeof WebSocketClient>[1] = {}): WebSocketClient {

@@ -1,32 +1,7 @@
-import { afterAll, afterEach, beforeAll } from 'vitest';
+export { useTestServer } from '../helpers/use-test-server.js';
 import { WebSocketClient, type WebSocketClientOptions } from '../../src/index.js';
 import { TestServer, type TestConnection } from '../helpers/test-server.js';
 import { delay, nextEvent } from '../helpers/wait.js';
-
-/**
- * A test server for the file's tests (started before them, closed after), and
- * the clients they open, terminated after each test.
- */
-export function useTestServer(): { readonly server: TestServer; readonly clients: WebSocketClient[] } {
-  let server: TestServer | undefined;
-  const clients: WebSocketClient[] = [];
-  beforeAll(async () => {
-    server = await TestServer.start();
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
-  afterEach(() => {
-    for (const client of clients.splice(0)) client.terminate();
-    if (server) server.handshake = 'accept';
-  });
-  return {
-    get server(): TestServer {
-      return server!;
-    },
-    clients,
-  };
-}
 
 /** A client of `server`, connected and open, with the server's side of the connection. */
 export async function openClient(
