@@ -421,7 +421,8 @@ export class Attempt implements DecoderSink {
       perMessageCompression: pmd !== undefined,
       sinkValidatesWholeText: true,
     });
-    this.encoder = new FrameWriter(socket, { role: 'client' });
+    // A net.Socket (TLS included) is done with a buffer when it calls back; a user's Duplex may not be.
+    this.encoder = new FrameWriter(socket, { role: 'client', recycleFrames: socket instanceof net.Socket });
     this.source = socket;
     this.request = request;
     socket.on('data', onInbound);

@@ -119,8 +119,8 @@ export class FrameEncoder {
     if (this.masked || isString) {
       // Large, and we must write its bytes anyway (masking, or encoding a string): one new
       // [header | payload] buffer, masked in a single pass (DESIGN zero-copy rule 2), so the
-      // socket gets one buffer per frame. Not from Node's pool: it is never small.
-      const frame = Buffer.allocUnsafeSlow(headerSize + length);
+      // socket gets one buffer per frame.
+      const frame = this.allocateFrame(headerSize + length);
       let at = writeFrameHeader(frame, 0, fin, rsv1, opcode, length, this.masked);
       const key = at;
       if (this.masked) {
@@ -166,6 +166,16 @@ export class FrameEncoder {
   encode(frame: FrameSpec): Buffer[] {
     this.add(frame);
     return this.take();
+  }
+
+  /**
+   * Memory for one large frame that the encoder writes whole (header, key,
+   * payload: every byte of it is overwritten). Not from Node's pool: it is
+   * never small. `FrameWriter` overrides it to recycle frames the socket has
+   * written.
+   */
+  protected allocateFrame(bytes: number): Buffer {
+    return Buffer.allocUnsafeSlow(bytes);
   }
 
   private reserve(bytes: number): void {
