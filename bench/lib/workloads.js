@@ -36,7 +36,7 @@ export const RELAY_PEERS = [
 export const MASK_PEERS = [
   { name: 'byte-loop', title: 'byte loop (naive)' },
   { name: 'buffer-copy', title: 'Buffer.copy (memcpy)' },
-  { name: 'js-word-loop', title: 'wspipe JS word loop (in place)' },
+  { name: 'js-word-loop', title: 'wspipe JS loop (in place; words from 128 B)' },
   { name: 'wasm-simd', title: 'wspipe wasm SIMD (in place)' },
   { name: 'mask-in-place', title: 'wspipe maskInPlace' },
   { name: 'mask-into', title: 'wspipe maskInto' },
