@@ -22,7 +22,8 @@ export interface FrameWriterOptions extends FrameEncoderOptions {
  * Why: a fresh 1 MiB buffer per frame costs more than masking it. Its pages
  * are new to the process, so the kernel faults in and zeroes 256 pages while
  * the mask writes them, and V8 counts the external memory until a GC frees
- * it (bench send 1 MiB: 240 against 90 µs to allocate and mask a frame).
+ * it (a micro-bench of 1 MiB frames: 240 µs to allocate and mask a fresh one,
+ * 90 µs to mask into reused memory).
  * Bounded: at most `maxFreeBytes` wait here, and a new size class evicts the
  * others when the bound is reached; nothing is pooled below `minBytes` (the
  * encoder's slab holds those) or above `maxBytes`.
