@@ -421,8 +421,7 @@ export class Attempt implements DecoderSink {
       perMessageCompression: pmd !== undefined,
       sinkValidatesWholeText: true,
     });
-    // A net.Socket (TLS included) is done with a buffer when it calls back; a user's Duplex may not be.
-    this.encoder = new FrameWriter(socket, { role: 'client', recycleFrames: socket instanceof net.Socket });
+    this.encoder = new FrameWriter(socket, { role: 'client' });
     this.source = socket;
     this.request = request;
     socket.on('data', onInbound);

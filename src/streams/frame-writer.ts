@@ -1,19 +1,9 @@
+import * as net from 'node:net';
 import type { Writable } from 'node:stream';
 import { FrameEncoder, type FrameEncoderOptions, type FrameSpec } from '../protocol/frame-encoder.js';
 
 /** A frame at least this large is written at once, with what was batched before it. */
 export const FLUSH_AT_ONCE_BYTES = 256 * 1024;
-
-/** `FrameWriter`'s options: the encoder's, and whether large frames are recycled. */
-export interface FrameWriterOptions extends FrameEncoderOptions {
-  /**
-   * Reuse the memory of a large frame once the destination's write callback
-   * says it is written. Only for a destination that is done with a buffer
-   * when it calls back (a `net.Socket`): a Duplex that hands the buffer on
-   * (a PassThrough, a socket pair in memory) must not have it overwritten.
-   */
-  recycleFrames?: boolean;
-}
 
 /**
  * Large frames the socket has written, kept for the next large frame of any
@@ -111,20 +101,25 @@ export class FrameWriter extends FrameEncoder {
   private flushScheduled = false;
   /** Set by `end()`: frames added after it are dropped. */
   private ended = false;
-  private readonly recycleFrames: boolean;
   /** Pooled frames in the current batch: back to the pool once the batch is written. */
   private lent: Buffer[] | undefined;
 
   constructor(
     private readonly destination: Writable,
-    options: FrameWriterOptions,
+    options: FrameEncoderOptions,
   ) {
     super(options);
-    this.recycleFrames = options.recycleFrames === true;
   }
 
+  /**
+   * A large frame's memory comes from `framePool` when the destination is a
+   * `net.Socket` (TLS included): its write callback means the bytes are no
+   * longer needed, so they may be overwritten then. Any other Duplex may hand
+   * the buffer on (a PassThrough, a socket pair in memory): a fresh buffer.
+   * Decided per large frame, not kept in a field: an idle connection stays small.
+   */
   protected override allocateFrame(bytes: number): Buffer {
-    if (!this.recycleFrames || !framePool.pools(bytes)) return super.allocateFrame(bytes);
+    if (!framePool.pools(bytes) || !(this.destination instanceof net.Socket)) return super.allocateFrame(bytes);
     const block = framePool.take(bytes);
     (this.lent ??= []).push(block);
     return block.length === bytes ? block : block.subarray(0, bytes);

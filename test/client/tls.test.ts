@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, type WebSocketError } from '../../src/index.js';
+import { framePool } from '../../src/streams/frame-writer.js';
 import { createTestCertificate, type TestCertificate } from '../helpers/certificate.js';
 import { TestServer, type ReceivedMessage, type TestConnection } from '../helpers/test-server.js';
 import { ClientRecorder, waitUntil } from '../helpers/wait.js';
@@ -57,6 +58,7 @@ describe('wss: against a TLS server with a certificate made at test time', () =>
   });
 
   it('sends large messages back to back over TLS, each intact, while their frame memory is recycled', async () => {
+    framePool.clear();
     const ws = new WebSocketClient(server.url(), { tls: { ca: certificate.cert } });
     const events = new ClientRecorder(ws);
     server.once('connection', (conn: TestConnection) => {
@@ -80,6 +82,7 @@ describe('wss: against a TLS server with a certificate made at test time', () =>
     ws.connect();
     await waitUntil(() => received.length === payloads.length, 10_000, 'every echo');
     for (const [i, data] of received.entries()) expect(data.equals(payloads[i]!), `message ${i}`).toBe(true);
+    expect(framePool.heldBytes).toBeGreaterThan(0); // the TLS socket's written frames went back to the pool
     ws.close();
     await events.first('close', 5_000);
   });
