@@ -33,6 +33,11 @@ export class MessageAssembler {
    * is still to come when the header says so: the one copy then happens
    * piece by piece, while each piece is still in the CPU cache, into a buffer
    * of the final size.
+   *
+   * `transient`: the payload's memory is reused once this call returns (a
+   * shared read buffer); a piece that is kept is then copied. A piece that
+   * already lies where it belongs in the message's buffer (a read straight
+   * into `unfilled()`) is not copied at all.
    */
   add(
     opcode: number,
@@ -40,6 +45,7 @@ export class MessageAssembler {
     messageStart: boolean,
     messageEnd: boolean,
     remainingBytes?: number,
+    transient = false,
   ): AssembledMessage | undefined {
     if (messageStart) {
       this.pieces = [];
@@ -47,6 +53,7 @@ export class MessageAssembler {
       this.target = undefined;
     }
     if (messageStart && messageEnd) {
+      if (transient) payload = Buffer.from(payload);
       return { opcode, data: this.concat ? payload : [payload], length: payload.length };
     }
     if (messageStart && this.concat && remainingBytes !== undefined) {
@@ -54,19 +61,36 @@ export class MessageAssembler {
     }
     const target = this.target;
     if (target !== undefined) {
-      target.set(payload, this.bytes);
+      if (payload.buffer !== target.buffer || payload.byteOffset !== target.byteOffset + this.bytes) target.set(payload, this.bytes);
       this.bytes += payload.length;
       if (!messageEnd) return undefined;
       this.target = undefined;
       return { opcode, data: target, length: this.bytes };
     }
-    if (payload.length > 0 || this.pieces.length === 0) this.pieces.push(payload);
+    if (payload.length > 0 || this.pieces.length === 0) this.pieces.push(transient ? Buffer.from(payload) : payload);
     this.bytes += payload.length;
     if (!messageEnd) return undefined;
     const pieces = this.pieces;
     this.pieces = [];
     const data = !this.concat ? pieces : pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.bytes);
     return { opcode, data, length: this.bytes };
+  }
+
+  /**
+   * The part of the message's buffer still to be filled, when the message's
+   * size was known at its first piece and at least `minBytes` are missing:
+   * a reader may read the rest of the payload straight into it (then `add()`
+   * it as usual, without a copy). Undefined otherwise.
+   */
+  unfilled(minBytes: number): Buffer | undefined {
+    const target = this.target;
+    if (target === undefined || target.length - this.bytes < minBytes) return undefined;
+    return target.subarray(this.bytes);
+  }
+
+  /** Whether pieces of a message of unknown size are being collected (kept as they came, joined at its end). */
+  get collecting(): boolean {
+    return this.pieces.length > 0;
   }
 
   /** Drops a partial message (on error or close). */
