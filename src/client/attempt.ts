@@ -22,7 +22,16 @@ import { proxyForUrl } from './proxy.js';
 import { decideRedirect } from './redirect.js';
 import { openTransport, toConnectionError } from './transport.js';
 import { MessageStreamer } from './message-streamer.js';
-import { attachReadSink, DIRECT_READ_MIN_BYTES, FreshReads, headerReadBuffer, READ_SINK, SOCKET_READ, type ReadSink } from './socket-reader.js';
+import {
+  attachReadSink,
+  DIRECT_READ_MIN_BYTES,
+  FreshReads,
+  headerReadBuffer,
+  LARGE_MESSAGE_BYTES,
+  READ_SINK,
+  SOCKET_READ,
+  type ReadSink,
+} from './socket-reader.js';
 
 /** How an attempt ended, for the client's close report and its reconnect decision. */
 export interface AttemptEnd {
@@ -114,8 +123,8 @@ export class Attempt implements DecoderSink, ReadSink {
   private bufferFull = false;
   /** The read being decoded is in the shared read buffer (socket-reader.ts): what is kept of it is copied. */
   private sharedRead = false;
-  /** The last read went straight into a message's buffer. */
-  private directRead = false;
+  /** The last message was large: the next may be too, so its header is read alone (see nextRead()). */
+  private lastMessageLarge = false;
   /** Fresh memory for the reads of a fragmented message; only while one is being read. */
   private fresh: FreshReads | undefined;
 
@@ -268,17 +277,14 @@ export class Attempt implements DecoderSink, ReadSink {
     if (assembler !== undefined) {
       // The rest of a large payload, straight into its message's buffer.
       const rest = decoder.finalPayloadRemainingBytes;
-      const into = rest >= DIRECT_READ_MIN_BYTES ? assembler.unfilled(DIRECT_READ_MIN_BYTES) : undefined;
-      if (into !== undefined && into.length === rest) {
-        this.directRead = true;
-        return into;
-      }
+      const into = rest > 0 ? assembler.unfilled(DIRECT_READ_MIN_BYTES) : undefined;
+      if (into !== undefined && into.length === rest) return into;
       if (assembler.collecting) return (this.fresh ??= new FreshReads()).next();
     }
     this.fresh = undefined;
-    if (this.directRead) {
-      // A large message may follow: read its header alone, then its payload straight into its buffer.
-      this.directRead = false;
+    if (this.lastMessageLarge) {
+      // Another large message may follow: read its header alone, then its payload straight into its buffer.
+      this.lastMessageLarge = false;
       return headerReadBuffer();
     }
     return undefined;
@@ -557,14 +563,17 @@ export class Attempt implements DecoderSink, ReadSink {
         }
         this.host.attemptMessage(text, false);
       } else if (this.options.fragments === 'list') this.host.attemptMessage([chunk.subarray(start, end)], true);
-      else if (this.sharedRead) this.host.attemptMessage(Buffer.from(chunk.subarray(start, end)), true);
-      else this.host.attemptMessage(chunk.subarray(start, end), true);
+      else if (this.sharedRead) {
+        this.lastMessageLarge = end - start >= LARGE_MESSAGE_BYTES;
+        this.host.attemptMessage(Buffer.from(chunk.subarray(start, end)), true);
+      } else this.host.attemptMessage(chunk.subarray(start, end), true);
       return;
     }
     const remaining = messageStart ? this.decoder?.messageRemainingBytes : undefined;
     this.assembler ??= new MessageAssembler({ concat: this.options.fragments !== 'list' });
     const message = this.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining, this.sharedRead);
     if (message === undefined) return;
+    this.lastMessageLarge = message.length >= LARGE_MESSAGE_BYTES;
     if (message.opcode === Opcode.Binary) this.host.attemptMessage(message.data, true);
     else this.host.attemptMessage((Array.isArray(message.data) ? Buffer.concat(message.data) : message.data).toString('utf8'), false);
   }

@@ -29,6 +29,8 @@ const SHARED_READ_BYTES = 64 * 1024;
 const HEADER_READ_BYTES = 64;
 /** A payload goes straight into its message's buffer when at least this much of it is still to come. */
 export const DIRECT_READ_MIN_BYTES = 16 * 1024;
+/** After a message of this size or more, the next read is a header read (`headerReadBuffer()`). */
+export const LARGE_MESSAGE_BYTES = 64 * 1024;
 /** Fresh memory is cut from slabs of this size... */
 const SLAB_BYTES = 1024 * 1024;
 /** ...as long as this much of the slab is left. */

@@ -22,6 +22,8 @@ export class MessageAssembler {
   private bytes = 0;
   /** The message's buffer when its size was known at its first piece: pieces are copied in as they come. */
   private target: Buffer | undefined;
+  /** `unfilled()` handed out the rest of `target`: the reads go on into it to the end, whatever is left. */
+  private targetHandedOut = false;
 
   constructor(options: { concat?: boolean } = {}) {
     this.concat = options.concat ?? true;
@@ -58,6 +60,7 @@ export class MessageAssembler {
     }
     if (messageStart && this.concat && remainingBytes !== undefined) {
       this.target = Buffer.allocUnsafe(payload.length + remainingBytes);
+      this.targetHandedOut = false;
     }
     const target = this.target;
     if (target !== undefined) {
@@ -78,13 +81,17 @@ export class MessageAssembler {
 
   /**
    * The part of the message's buffer still to be filled, when the message's
-   * size was known at its first piece and at least `minBytes` are missing:
+   * size was known at its first piece and at least `minBytes` are missing
+   * (any number, once it has been handed out for this message):
    * a reader may read the rest of the payload straight into it (then `add()`
    * it as usual, without a copy). Undefined otherwise.
    */
   unfilled(minBytes: number): Buffer | undefined {
     const target = this.target;
-    if (target === undefined || target.length - this.bytes < minBytes) return undefined;
+    if (target === undefined || this.bytes === target.length) return undefined;
+    // Once begun, to the end: a short read would otherwise leave a tail for a shared read to copy.
+    if (!this.targetHandedOut && target.length - this.bytes < minBytes) return undefined;
+    this.targetHandedOut = true;
     return target.subarray(this.bytes);
   }
 
