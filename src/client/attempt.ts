@@ -25,7 +25,7 @@ import { MessageStreamer } from './message-streamer.js';
 import {
   attachReadSink,
   DIRECT_READ_MIN_BYTES,
-  FreshReads,
+  GATHER_READ_MIN_BYTES,
   headerReadBuffer,
   LARGE_MESSAGE_BYTES,
   READ_SINK,
@@ -125,8 +125,6 @@ export class Attempt implements DecoderSink, ReadSink {
   private sharedRead = false;
   /** The last message was large: the next may be too, so its header is read alone (see nextRead()). */
   private lastMessageLarge = false;
-  /** Fresh memory for the reads of a fragmented message; only while one is being read. */
-  private fresh: FreshReads | undefined;
 
   constructor(
     private readonly host: AttemptHost,
@@ -255,7 +253,8 @@ export class Attempt implements DecoderSink, ReadSink {
 
   /** A read of a socket opened with `SOCKET_READ` (ReadSink): as `inbound()`, copying what outlives it from the shared buffer. */
   socketRead(bytes: Buffer, shared: boolean): void {
-    this.fresh?.consumed(bytes);
+    // Read into a fragmented message's buffer: its next pieces are moved down over what is read now.
+    if (!shared && this.assembler?.gathersInto(bytes)) shared = true;
     // The head parser keeps a partial head; compressed pieces wait for zlib: both get their own copy.
     if (shared && (this.handshake !== undefined || this.negotiator?.negotiated !== undefined)) {
       bytes = Buffer.from(bytes);
@@ -272,6 +271,8 @@ export class Attempt implements DecoderSink, ReadSink {
   /** Where the next read of the socket goes (ReadSink): undefined for the shared read buffer. */
   nextRead(): Uint8Array | undefined {
     const decoder = this.decoder;
+    const afterLarge = this.lastMessageLarge;
+    this.lastMessageLarge = false;
     if (this.held !== undefined || this.inboundDone || this.handshake !== undefined || decoder === undefined) return undefined;
     const assembler = this.assembler;
     if (assembler !== undefined) {
@@ -279,15 +280,14 @@ export class Attempt implements DecoderSink, ReadSink {
       const rest = decoder.finalPayloadRemainingBytes;
       const into = rest > 0 ? assembler.unfilled(DIRECT_READ_MIN_BYTES) : undefined;
       if (into !== undefined && into.length === rest) return into;
-      if (assembler.collecting) return (this.fresh ??= new FreshReads()).next();
+      // A fragmented message: on into the buffer it is gathered in.
+      if (decoder.inMessage) {
+        const gather = assembler.gatherInto(GATHER_READ_MIN_BYTES);
+        if (gather !== undefined) return gather;
+      }
     }
-    this.fresh = undefined;
-    if (this.lastMessageLarge) {
-      // Another large message may follow: read its header alone, then its payload straight into its buffer.
-      this.lastMessageLarge = false;
-      return headerReadBuffer();
-    }
-    return undefined;
+    // Another large message may follow: read its header alone, then its payload straight into its buffer.
+    return afterLarge ? headerReadBuffer() : undefined;
   }
 
   /** `source` ended during the opening handshake (see `onSourceEnd`): a refusal is reported now, no answer at all is a lost connection. */
@@ -570,7 +570,7 @@ export class Attempt implements DecoderSink, ReadSink {
       return;
     }
     const remaining = messageStart ? this.decoder?.messageRemainingBytes : undefined;
-    this.assembler ??= new MessageAssembler({ concat: this.options.fragments !== 'list' });
+    this.assembler ??= new MessageAssembler({ concat: this.options.fragments !== 'list', gather: true, maxBytes: this.options.maxMessageBytes });
     const message = this.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining, this.sharedRead);
     if (message === undefined) return;
     this.lastMessageLarge = message.length >= LARGE_MESSAGE_BYTES;

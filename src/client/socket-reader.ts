@@ -12,8 +12,9 @@
 // - the rest of a large message's own buffer, once its header said how long
 //   it is: the kernel copies the payload straight into the message, and no
 //   JavaScript copy is left;
-// - fresh memory from a slab (the pieces of a fragmented message of unknown
-//   size, kept as views until they are joined once at its end).
+// - the free part of the buffer a fragmented message (of unknown size) is
+//   gathered in: its frame headers are read there too, and the assembler
+//   moves each piece down over them, in memory still hot from the read.
 //
 // TLS sockets, proxy tunnels and a user's `createConnection` keep the
 // socket's 'data' events.
@@ -31,10 +32,8 @@ const HEADER_READ_BYTES = 64;
 export const DIRECT_READ_MIN_BYTES = 16 * 1024;
 /** After a message of this size or more, the next read is a header read (`headerReadBuffer()`). */
 export const LARGE_MESSAGE_BYTES = 64 * 1024;
-/** Fresh memory is cut from slabs of this size... */
-const SLAB_BYTES = 1024 * 1024;
-/** ...as long as this much of the slab is left. */
-const SLAB_MIN_TAIL_BYTES = 64 * 1024;
+/** A fragmented message's next read goes into the buffer it is gathered in when at least this much of it is free. */
+export const GATHER_READ_MIN_BYTES = 64 * 1024;
 
 /** What a socket opened with `SOCKET_READ` hands its reads to (set with `attachReadSink()`). */
 export interface ReadSink {
@@ -118,29 +117,4 @@ export function attachReadSink(socket: object, sink: ReadSink): Buffer[] | undef
   const before = early.get(socket as net.Socket);
   if (before !== undefined) early.delete(socket as net.Socket);
   return before;
-}
-
-/**
- * Fresh memory for reads whose bytes are kept as views (the pieces of a
- * fragmented message, joined once at its end): the unused tail of a slab,
- * so no part of it is ever read into twice.
- */
-export class FreshReads {
-  private slab: Buffer | undefined;
-  private used = 0;
-
-  /** Where the next read goes. */
-  next(): Buffer {
-    let slab = this.slab;
-    if (slab === undefined || slab.length - this.used < SLAB_MIN_TAIL_BYTES) {
-      slab = this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-      this.used = 0;
-    }
-    return slab.subarray(this.used);
-  }
-
-  /** `bytes` were read into what `next()` returned (or elsewhere: then nothing changes). */
-  consumed(bytes: Buffer): void {
-    if (this.slab !== undefined && bytes.buffer === this.slab.buffer && bytes.byteOffset === this.used) this.used += bytes.length;
-  }
 }
