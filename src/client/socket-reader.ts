@@ -27,7 +27,7 @@ const SHARED_READ_BYTES = 64 * 1024;
  * this much: enough for any frame header, so that the next large payload can
  * go straight into its buffer too (a few payload bytes are copied, not 64 KiB).
  */
-const HEADER_READ_BYTES = 64;
+const HEADER_READ_BYTES = 1024;
 /** A payload goes straight into its message's buffer when at least this much of it is still to come. */
 export const DIRECT_READ_MIN_BYTES = 16 * 1024;
 /** After a message of this size or more, the next read is a header read (`headerReadBuffer()`). */
