@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketClient } from '../../src/index.js';
 import { acceptValue } from '../../src/protocol/handshake.js';
+import { attachReadSink, SOCKET_READ } from '../../src/client/socket-reader.js';
 import { delay, waitUntil } from '../helpers/wait.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -275,6 +276,46 @@ describe('reading the socket into our own memory', () => {
     await waitUntil(() => ca.got.length === 1 || ca.errors.length > 0, 10_000, "A's message");
     expect(ca.errors).toEqual([]);
     expect(Buffer.compare(ca.got[0]!.data as Buffer, message)).toBe(0);
+  });
+
+  it('a server that answers before the request is read (its bytes may come before the client listens) is refused with its status', async () => {
+    const sockets: net.Socket[] = [];
+    const srv = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => {});
+      socket.write('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy');
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      srv.close(() => resolve());
+    }));
+    const c = client(`ws://127.0.0.1:${(srv.address() as net.AddressInfo).port}/`);
+    await waitUntil(() => c.closes.length > 0, 10_000, 'the close');
+    expect(c.errors[0]).toMatchObject({ code: 'WSP_ERR_HANDSHAKE_STATUS', status: 503 });
+  });
+
+  it('reads that come before a sink is attached are kept (copied, in order) and handed over by attachReadSink()', async () => {
+    const sockets: net.Socket[] = [];
+    const srv = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.write('first');
+      setTimeout(() => socket.write('second'), 20);
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const socket = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', onread: SOCKET_READ });
+    cleanups.push(() => new Promise<void>((resolve) => {
+      socket.destroy();
+      for (const s of sockets) s.destroy();
+      srv.close(() => resolve());
+    }));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    await delay(60);
+    const later: string[] = [];
+    const before = attachReadSink(socket, { socketRead: (bytes) => void later.push(bytes.toString()), nextRead: () => undefined });
+    expect(before?.map(String).join('')).toBe('firstsecond');
+    socket.write('x');
+    expect(later).toEqual([]);
   });
 
   it('pause() stops reading, even in the middle of a large message read into its own buffer; resume() delivers the rest intact', async () => {
