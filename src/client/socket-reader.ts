@@ -28,9 +28,10 @@ import type * as net from 'node:net';
  */
 const SHARED_READ_BYTES = 256 * 1024;
 /**
- * After a message read straight into its buffer, the next read is limited to
- * this much: enough for any frame header, so that the next large payload can
- * go straight into its buffer too (a few payload bytes are copied, not 64 KiB).
+ * After a large message (`LARGE_MESSAGE_BYTES`), the next read is limited to
+ * this much: enough for any frame header (and a small message after it), so
+ * that a next large payload can go straight into its buffer too (a few
+ * hundred payload bytes are copied, not a whole read's worth).
  */
 const HEADER_READ_BYTES = 1024;
 /** A payload goes straight into its message's buffer when at least this much of it is still to come. */
