@@ -3,6 +3,7 @@
 // known size, and gather mode for a fragmented one, with reads simulated by
 // writing into the buffers it hands out.
 import { describe, expect, it } from 'vitest';
+import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { MessageAssembler } from '../../src/protocol/message-assembler.js';
 
 const BINARY = 2;
@@ -165,5 +166,41 @@ describe('MessageAssembler: gather (size unknown, fragmented)', () => {
     pieces.forEach((piece, i) => (out = assembler.add(BINARY, piece, i === 0, i === pieces.length - 1)));
     expect((out!.data as Buffer[]).length).toBe(3);
     expect((out!.data as Buffer[])[0]).toBe(pieces[0]);
+  });
+});
+
+describe('FrameDecoder.finalPayloadRemainingBytes', () => {
+  const sink = { data: () => {}, control: () => {}, close: () => {}, error: () => {} };
+
+  it('counts what is left of a final data frame between decode() calls, and nothing otherwise', () => {
+    const decoder = new FrameDecoder({ role: 'client' });
+    // A final binary frame of 300 bytes, cut after 100 payload bytes.
+    const frame = Buffer.concat([Buffer.from([0x82, 126, 0x01, 0x2c]), Buffer.alloc(300, 1)]);
+    decoder.decode(frame.subarray(0, 104), sink);
+    expect(decoder.finalPayloadRemainingBytes).toBe(200);
+    decoder.decode(frame.subarray(104, 254), sink);
+    expect(decoder.finalPayloadRemainingBytes).toBe(50);
+    decoder.decode(frame.subarray(254), sink);
+    expect(decoder.finalPayloadRemainingBytes).toBe(0);
+    // A non-final frame: the message goes on after it, so its rest is not "final".
+    decoder.decode(Buffer.concat([Buffer.from([0x02, 10]), Buffer.alloc(4)]), sink);
+    expect(decoder.finalPayloadRemainingBytes).toBe(0);
+    // A control frame between fragments: not a data frame.
+    decoder.decode(Buffer.concat([Buffer.alloc(6), Buffer.from([0x89, 10]), Buffer.alloc(3)]), sink);
+    expect(decoder.finalPayloadRemainingBytes).toBe(0);
+    decoder.decode(Buffer.alloc(7), sink);
+    // The final continuation frame, cut in its payload.
+    decoder.decode(Buffer.concat([Buffer.from([0x80, 20]), Buffer.alloc(5)]), sink);
+    expect(decoder.finalPayloadRemainingBytes).toBe(15);
+    // Cut inside a header: nothing to count yet.
+    const other = new FrameDecoder({ role: 'client' });
+    other.decode(Buffer.from([0x82, 126, 0x01]), sink);
+    expect(other.finalPayloadRemainingBytes).toBe(0);
+  });
+
+  it('is 0 for a compressed message (its bytes go to the inflater, not a message buffer)', () => {
+    const decoder = new FrameDecoder({ role: 'client', perMessageCompression: true });
+    decoder.decode(Buffer.concat([Buffer.from([0xc2, 100]), Buffer.alloc(10)]), sink);
+    expect(decoder.finalPayloadRemainingBytes).toBe(0);
   });
 });
