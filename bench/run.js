@@ -151,6 +151,13 @@ function summarize(values) {
   return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
+/** One round's extras as one: itself for one sample, else the median of each numeric key. */
+function medianExtra(extras) {
+  if (extras.length === 1) return extras[0];
+  const keys = Object.keys(extras[0]).filter((key) => typeof extras[0][key] === 'number');
+  return Object.fromEntries(keys.map((key) => [key, summarize(extras.map((x) => x[key]).filter((v) => typeof v === 'number')).median]));
+}
+
 function fmt(value, unit) {
   if (unit === 'µs') return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
   if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
@@ -168,11 +175,6 @@ function cell(entry, unit, rounds) {
   const { median, min, max } = entry;
   const text = rounds > 1 ? `${fmt(median, unit)} (${fmt(min, unit)}–${fmt(max, unit)})` : fmt(median, unit);
   return entry.errors?.length ? `${text} (${entry.errors.length} failed)` : text;
-}
-
-function ratio(a, b) {
-  if (!a?.samples?.length || !b?.samples?.length || b.median === 0) return '–';
-  return `${(a.median / b.median).toFixed(2)}×`;
 }
 
 /**
@@ -269,14 +271,18 @@ function markdown(report) {
   const relay = report.workloads.filter((w) => w.kind === 'relay');
   if (relay.length) {
     lines.push('');
-    lines.push(`Relays, between a sender and a sink (the raw peer and the load server; relay-pmd.js for the compressed row):`);
+    lines.push(
+      `Relays, between a sender and a sink (the raw peer and the load server; relay-pmd.js for the compressed row). ` +
+        `Rows with several samples per round: the relays took turns within the round, a round's figure is the median of its samples, ` +
+        `relay/plain is taken within each round, then median (min–max) over the rounds:`,
+    );
     lines.push('');
     lines.push(`| workload | unit | ${RELAY_PEERS.map((p) => p.title).join(' | ')} | relay/plain |`);
     lines.push(`|---|---|${RELAY_PEERS.map(() => '---:').join('|')}|---:|`);
     for (const w of relay) {
       for (const row of [w, ...extraRows(w)]) {
         const cells = RELAY_PEERS.map((p) => cell(row.peers[p.name], row.unit, report.rounds));
-        lines.push(`| ${row.title} | ${row.unit} ${arrow(row)} | ${cells.join(' | ')} | ${ratio(row.peers['wspipe-relay'], row.peers['tcp-relay'])} |`);
+        lines.push(`| ${row.title} | ${row.unit} ${arrow(row)} | ${cells.join(' | ')} | ${ratioCell(row.peers['wspipe-relay'], row.peers['tcp-relay'])} |`);
       }
     }
   }
@@ -343,10 +349,12 @@ async function main() {
     for (let round = 1; round <= rounds; round++) {
       for (const w of workloads) {
         const peers = peersFor(w, args.peers);
-        // Rotate the order each round, so no peer always runs first or last.
-        const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
+        // Rotate the order each round, so no peer always runs first or last;
+        // with samplesPerRound, the peers take turns that many times (A B A B ...).
+        const turn = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
+        const order = Array.from({ length: w.samplesPerRound ?? 1 }, () => turn).flat();
         for (const peer of order) {
-          const entry = (entries.get(w.id)[peer.name] ??= { samples: [], byRound: [], extra: [], extraByRound: [], errors: [], notes: [] });
+          const entry = (entries.get(w.id)[peer.name] ??= { samples: [], byRound: [], extra: [], extraByRound: [], errors: [], notes: [], inRound: [] });
           if (skippedPeers.has(peer.name)) {
             entry.skipped = skippedPeers.get(peer.name);
             continue;
@@ -392,10 +400,13 @@ async function main() {
             line = `ERROR ${result.error}`;
           } else {
             entry.samples.push(result.value);
-            entry.byRound[round - 1] = result.value;
+            const inRound = (entry.inRound[round - 1] ??= { values: [], extras: [] });
+            inRound.values.push(result.value);
+            entry.byRound[round - 1] = summarize(inRound.values).median;
             if (result.extra) {
               entry.extra.push(result.extra);
-              entry.extraByRound[round - 1] = result.extra;
+              inRound.extras.push(result.extra);
+              entry.extraByRound[round - 1] = medianExtra(inRound.extras);
             }
             for (const note of result.notes ?? []) entry.notes.push(note);
             line = fmt(result.value, w.unit) + (w.unit === 'µs' || w.unit === 'KiB' ? '' : ` ${w.unit}`);
@@ -427,10 +438,12 @@ async function main() {
     server: stats,
     workloads: workloads.map((w) => {
       const peers = entries.get(w.id);
-      for (const e of Object.values(peers)) if (e.samples.length) Object.assign(e, summarize(e.samples));
+      for (const e of Object.values(peers)) {
+        if (e.samples.length) Object.assign(e, summarize(e.samples));
+        delete e.inRound; // in samples and byRound already
+      }
       const entry = { id: w.id, title: w.title, kind: w.kind, unit: w.unit, better: w.better, peers };
-      const r = (a, b) => (a?.samples?.length && b?.samples?.length ? a.median / b.median : null);
-      if (w.kind === 'relay') entry.ratios = { 'relay/plain': r(peers['wspipe-relay'], peers['tcp-relay']) };
+      if (w.kind === 'relay') entry.ratios = { 'relay/plain': roundRatios(peers['wspipe-relay'], peers['tcp-relay']) };
       else if (w.kind !== 'mask') {
         // Within-round ratios, as in the table: median, min, max.
         entry.ratios = Object.fromEntries(CLIENT_RATIOS.map(([a, b]) => [`${a}/${b}`, roundRatios(peers[a], peers[b])]));
