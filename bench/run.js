@@ -172,6 +172,7 @@ function cell(entry, unit, rounds) {
   if (!entry) return '–';
   if (entry.skipped) return 'skipped';
   if (entry.errors?.length && !entry.samples.length) return 'error';
+  if (!entry.samples?.length) return '–';
   const { median, min, max } = entry;
   const text = rounds > 1 ? `${fmt(median, unit)} (${fmt(min, unit)}–${fmt(max, unit)})` : fmt(median, unit);
   return entry.errors?.length ? `${text} (${entry.errors.length} failed)` : text;
