@@ -215,7 +215,8 @@ function payloadLengthOf(bytes: Uint8Array, at: number): number {
 class Side {
   readonly encoder: FrameEncoder;
   decoder!: FrameDecoder;
-  sink!: DecoderSink & { paused: boolean };
+  /** What the decoder calls; without a hook made at the first frame it is given (an idle connection has none). */
+  sink: (DecoderSink & { paused: boolean }) | undefined;
   peer!: Side;
   inflater: MessageInflater | undefined;
   deflater: MessageDeflater | undefined;
@@ -539,7 +540,7 @@ export class RelayConnection {
     src.tally = tally;
     src.passing = !hooked;
     src.rsv1Allowed = compression.negotiated;
-    src.sink = hooked ? this.messageSink(src, tally) : this.passSink(src, tally);
+    if (hooked) src.sink = this.messageSink(src, tally);
   }
 
   /** Decodes `chunk` from `from`; what it yields is written to the other side at the end. */
@@ -547,7 +548,7 @@ export class RelayConnection {
     const dst = src.peer;
     // After a failure (of the decoder, the inflater or a hook) nothing more is read from src.
     if (src.closeReceived) return;
-    const stopped = src.passing ? this.passOn(src, chunk, from) : src.decoder.decode(chunk, src.sink, from);
+    const stopped = src.passing ? this.passOn(src, chunk, from) : src.decoder.decode(chunk, src.sink!, from);
     dst.flush();
     if (stopped < chunk.length && !src.decoder.finished) {
       src.held = { chunk, offset: stopped };
@@ -598,7 +599,7 @@ export class RelayConnection {
         // The decoder is inside a frame: it gets that frame's bytes and no more.
         if (src.cutHeadBytes !== 0) this.completeCutHead(src, chunk, pos);
         const stop = src.decoderOwes !== 0 && src.decoderOwes < end - pos ? pos + src.decoderOwes : end;
-        decoder.decode(stop === end ? chunk : chunk.subarray(0, stop), src.sink, pos);
+        decoder.decode(stop === end ? chunk : chunk.subarray(0, stop), (src.sink ??= this.passSink(src, tally)), pos);
         if (src.decoderOwes !== 0) src.decoderOwes -= stop - pos;
         pos = stop;
         if (decoder.finished) return end;
@@ -626,7 +627,7 @@ export class RelayConnection {
         // The read cut this header: the decoder holds its start; we keep a copy to learn its length.
         src.cutHead ??= Buffer.allocUnsafe(14);
         src.cutHeadBytes = chunk.copy(src.cutHead, 0, pos, end);
-        decoder.decode(chunk, src.sink, pos);
+        decoder.decode(chunk, (src.sink ??= this.passSink(src, tally)), pos);
         return end;
       }
       const b0 = chunk[pos]!;
@@ -686,13 +687,13 @@ export class RelayConnection {
   }
 
   private resume(src: Side): void {
-    if (src.waitingDrain || src.sink.paused || src.gone) return;
+    if (src.waitingDrain || src.sink?.paused || src.gone) return;
     const held = src.held;
     if (held !== undefined) {
       src.held = undefined;
       this.feed(src, held.chunk, held.offset);
     }
-    if (src.held === undefined && !src.waitingDrain && !src.sink.paused) src.socket.resume();
+    if (src.held === undefined && !src.waitingDrain && !src.sink?.paused) src.socket.resume();
   }
 
   /** Frames passed on as they are (see the top of this file). */
@@ -847,12 +848,12 @@ export class RelayConnection {
    */
   private wait(src: Side, work: (done: () => void) => void): void {
     src.pending += 1;
-    src.sink.paused = true;
+    src.sink!.paused = true;
     let synchronous = true;
     work(() => {
       src.pending -= 1;
       if (src.pending > 0) return;
-      src.sink.paused = false;
+      src.sink!.paused = false;
       if (synchronous) return;
       src.peer.flush();
       this.resume(src);
@@ -896,7 +897,7 @@ export class RelayConnection {
     const error = cause instanceof Error ? cause : new WebSocketError(ErrorCode.SendFailed, String(cause));
     this.config.error(this, error, 'hook');
     for (const side of [this.client, this.upstream]) {
-      side.sink.paused = false;
+      if (side.sink) side.sink.paused = false;
       if (!side.closeSent) this.sendClose(side, CloseCode.InternalError, 'relay hook failed');
       side.closeReceived = true;
       this.finish(side);
