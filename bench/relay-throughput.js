@@ -19,15 +19,36 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { WORKLOADS } from './lib/workloads.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const RELAY_MODULE = path.join(BENCH_DIR, '..', 'dist', 'relay', 'index.js');
 
 class RelayUnavailable extends Error {}
 
+/** The bytes of one client frame of `workloadId`'s payload: header, 4-byte key, payload. */
+function maskedFrameBytes(workloadId) {
+  const { payload } = WORKLOADS.find((w) => w.id === workloadId);
+  const bytes = payload.binaryBytes ?? Buffer.byteLength(payload.text);
+  return 2 + (bytes < 126 ? 0 : bytes < 0x10000 ? 2 : 8) + 4 + bytes;
+}
+
 function startTcpRelay(loadPort) {
   const sockets = new Set();
+  // Bytes from the senders, for the relay's CPU per message (it never parses them).
+  const downstreams = new Set();
+  let closedBytesIn = 0;
+  const bytesIn = () => {
+    let bytes = closedBytesIn;
+    for (const socket of downstreams) bytes += socket.bytesRead;
+    return bytes;
+  };
   const server = net.createServer((downstream) => {
+    downstreams.add(downstream);
+    downstream.once('close', () => {
+      downstreams.delete(downstream);
+      closedBytesIn += downstream.bytesRead;
+    });
     const upstream = net.connect({ host: '127.0.0.1', port: loadPort, noDelay: true });
     downstream.setNoDelay(true);
     for (const socket of [downstream, upstream]) {
@@ -51,6 +72,7 @@ function startTcpRelay(loadPort) {
           return new Promise((done) => server.close(() => done()));
         },
         stats: null,
+        bytesIn,
       }),
     );
   });
@@ -62,7 +84,7 @@ async function startWspipeRelay(loadPort, hooked) {
   // The relay appends the client's request path (/sink) to the upstream's.
   const relay = createRelay({ upstream: `ws://127.0.0.1:${loadPort}/`, ...(hooked ? { onMessage: () => undefined } : {}) });
   const { port } = await relay.listen({ host: '127.0.0.1', port: 0 });
-  return { port, close: () => relay.close(), get stats() { return relay.metrics; } };
+  return { port, close: () => relay.close(), get stats() { return relay.metrics; }, messagesIn: () => relay.metrics.clientToUpstream.messages };
 }
 
 /** The compressing sink of relay-pmd16k, in its own process; resolves with its port and a stop(). */
@@ -134,16 +156,49 @@ async function measure(job) {
     await relay.close();
     return result;
   }
+  // relay-pmd16k's frames are compressed, of no fixed size: no figure per message there.
+  const carried = sink ? undefined : relay.messagesIn ?? (() => relay.bytesIn() / maskedFrameBytes(job.workload));
   const cpu0 = process.cpuUsage();
+  const steady = carried && steadyCpu(carried, job.warmupMs);
   const result = await runSender(job, relay.port);
   const cpu = process.cpuUsage(cpu0);
+  const relayCpuUs = steady?.stop();
   const stats = snapshot(relay.stats);
   await relay.close();
   sink?.stop();
   if (!result.ok) return result;
-  // The relay's CPU time covers the sender's warm-up too; it is there to
-  // compare relays with each other, not to divide by the counted messages.
-  return { ...result, extra: { ...result.extra, relayCpuMs: (cpu.user + cpu.system) / 1000, ...(stats ? { relayStats: stats } : {}) } };
+  return { ...result, extra: { ...result.extra, relayCpuMs: (cpu.user + cpu.system) / 1000, relayCpuUs, ...(stats ? { relayStats: stats } : {}) } };
+}
+
+/**
+ * The relay process's CPU time per message carried, after its warm-up:
+ * samples (CPU time, messages) every 50 ms; the figure runs from `warmupMs`
+ * after the first message to the last sample that saw a new one, so neither
+ * the JIT's first compiles nor the idle end are in it. `carried()` counts
+ * messages: the wspipe relay counts them, the plain one counts bytes,
+ * divided by the size of one masked frame (the handshake's few bytes are
+ * within the rounding).
+ */
+function steadyCpu(carried, warmupMs) {
+  const samples = [];
+  const sample = () => {
+    const { user, system } = process.cpuUsage();
+    samples.push({ at: performance.now(), cpuUs: user + system, messages: carried() });
+  };
+  const timer = setInterval(sample, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const first = samples.find((s) => s.messages > 0);
+      if (!first) return undefined;
+      const from = samples.find((s) => s.at >= first.at + warmupMs);
+      let to = samples.length - 1;
+      while (to > 0 && samples[to - 1].messages === samples[to].messages) to--;
+      if (!from || samples[to].messages <= from.messages) return undefined;
+      return (samples[to].cpuUs - from.cpuUs) / (samples[to].messages - from.messages);
+    },
+  };
 }
 
 function report(message) {

@@ -171,14 +171,10 @@ function cell(entry, unit, rounds) {
   if (!entry) return '–';
   if (entry.skipped) return 'skipped';
   if (entry.errors?.length && !entry.samples.length) return 'error';
+  if (!entry.samples?.length) return '–';
   const { median, min, max } = entry;
   const text = rounds > 1 ? `${fmt(median, unit)} (${fmt(min, unit)}–${fmt(max, unit)})` : fmt(median, unit);
   return entry.errors?.length ? `${text} (${entry.errors.length} failed)` : text;
-}
-
-function ratio(a, b) {
-  if (!a?.samples?.length || !b?.samples?.length || b.median === 0) return '–';
-  return `${(a.median / b.median).toFixed(2)}×`;
 }
 
 /**
@@ -275,14 +271,18 @@ function markdown(report) {
   const relay = report.workloads.filter((w) => w.kind === 'relay');
   if (relay.length) {
     lines.push('');
-    lines.push(`Relays, between a sender and a sink (the raw peer and the load server; relay-pmd.js for the compressed row):`);
+    lines.push(
+      `Relays, between a sender and a sink (the raw peer and the load server; relay-pmd.js for the compressed row). ` +
+        `Rows with slices: the relays took turns within each round, a round's figure is each relay's median slice, ` +
+        `relay/plain is taken within each round, then median (min–max) over the rounds:`,
+    );
     lines.push('');
     lines.push(`| workload | unit | ${RELAY_PEERS.map((p) => p.title).join(' | ')} | relay/plain |`);
     lines.push(`|---|---|${RELAY_PEERS.map(() => '---:').join('|')}|---:|`);
     for (const w of relay) {
       for (const row of [w, ...extraRows(w)]) {
         const cells = RELAY_PEERS.map((p) => cell(row.peers[p.name], row.unit, report.rounds));
-        lines.push(`| ${row.title} | ${row.unit} ${arrow(row)} | ${cells.join(' | ')} | ${ratio(row.peers['wspipe-relay'], row.peers['tcp-relay'])} |`);
+        lines.push(`| ${row.title} | ${row.unit} ${arrow(row)} | ${cells.join(' | ')} | ${ratioCell(row.peers['wspipe-relay'], row.peers['tcp-relay'])} |`);
       }
     }
   }
@@ -450,8 +450,7 @@ async function main() {
       const peers = entries.get(w.id);
       for (const e of Object.values(peers)) if (e.samples.length) Object.assign(e, summarize(e.samples));
       const entry = { id: w.id, title: w.title, kind: w.kind, unit: w.unit, better: w.better, peers };
-      const r = (a, b) => (a?.samples?.length && b?.samples?.length ? a.median / b.median : null);
-      if (w.kind === 'relay') entry.ratios = { 'relay/plain': r(peers['wspipe-relay'], peers['tcp-relay']) };
+      if (w.kind === 'relay') entry.ratios = { 'relay/plain': roundRatios(peers['wspipe-relay'], peers['tcp-relay']) };
       else if (w.kind !== 'mask') {
         // Within-round ratios, as in the table: median, min, max.
         entry.ratios = Object.fromEntries(CLIENT_RATIOS.map(([a, b]) => [`${a}/${b}`, roundRatios(peers[a], peers[b])]));

@@ -9,11 +9,14 @@
 // upstream its key is replaced with a fresh one and the payload re-masked in
 // one pass with (old key XOR new key), never unmasked on its own (RFC 6455
 // 5.3: every frame from a client is masked with a new, unpredictable key).
-// Consecutive frames of one chunk then leave in one write of a view of that
-// chunk, with no copy. A frame whose header spanned two reads goes through
-// the FrameEncoder instead, one frame per piece (RFC 6455 5.4 lets an
-// intermediary that knows the extensions in use refragment). Control frames
-// always go through the encoder.
+// Consecutive frames of one chunk then leave in one write of that chunk (or
+// a view of it), with no copy. The common frame, a whole message in one frame
+// whose header is in the read, is parsed by the pump itself (`passOn`); any
+// other frame goes to the FrameDecoder, given exactly that frame's bytes, so
+// that every protocol rule is decided there. A frame whose header spanned two
+// reads goes through the FrameEncoder, one frame per piece (RFC 6455 5.4 lets
+// an intermediary that knows the extensions in use refragment). Control
+// frames always go through the encoder.
 //
 // With `onMessage`, messages are assembled (and inflated when compressed),
 // shown to the hook, and sent as one frame each (compressed again with the
@@ -121,12 +124,13 @@ let randomAt = RANDOM_POOL_BYTES;
 
 /**
  * Gives the frame whose key is at `chunk[k, k + 4)` a new key: old XOR R for
- * fresh random bytes R, which it writes into `rekey`. RFC 6455 5.3: the key
- * must be "derived from a strong source of entropy" and unpredictable; old
- * XOR R is as random as R and unknown to the client. R is never zero (the
- * key would be the client's) and the new key never all zeros (clear text).
+ * fresh random bytes R, which it returns (byte i in bits 8i to 8i + 7).
+ * RFC 6455 5.3: the key must be "derived from a strong source of entropy"
+ * and unpredictable; old XOR R is as random as R and unknown to the client.
+ * R is never zero (the key would be the client's) and the new key never all
+ * zeros (clear text).
  */
-function rekeyInPlace(chunk: Buffer, k: number, rekey: Buffer): void {
+function rekeyInPlace(chunk: Buffer, k: number): number {
   let r0: number;
   let r1: number;
   let r2: number;
@@ -146,26 +150,34 @@ function rekeyInPlace(chunk: Buffer, k: number, rekey: Buffer): void {
   chunk[k + 1] ^= r1;
   chunk[k + 2] ^= r2;
   chunk[k + 3] ^= r3;
-  rekey[0] = r0;
-  rekey[1] = r1;
-  rekey[2] = r2;
-  rekey[3] = r3;
+  return r0 | (r1 << 8) | (r2 << 16) | (r3 << 24);
 }
 
+/** R as the 4-byte key `maskInPlace` takes; one for the process (filled before each call). */
+const rKey = Buffer.alloc(4);
+
 /**
- * XORs `chunk[start, end)` with `key` from key byte `offset`: `maskInPlace`
- * (WebAssembly SIMD from 256 bytes up, see mask-simd.ts), with the short payloads of chatty traffic unrolled here (a call and a
- * rotating index per byte cost more than the bytes).
+ * XORs `chunk[start, end)` with R (see `rekeyInPlace`) from key byte
+ * `offset`: `maskInPlace` (WebAssembly SIMD from 256 bytes up, see
+ * mask-simd.ts), with the short payloads of chatty traffic unrolled here (a
+ * call and a rotating index per byte cost more than the bytes).
  */
-function remaskPiece(chunk: Buffer, start: number, end: number, key: Buffer, offset: number): void {
+function remaskPiece(chunk: Buffer, start: number, end: number, r: number, offset: number): void {
   if (end - start >= 32) {
-    maskInPlace(chunk, start, end, key, offset);
+    rKey[0] = r & 0xff;
+    rKey[1] = (r >>> 8) & 0xff;
+    rKey[2] = (r >>> 16) & 0xff;
+    rKey[3] = r >>> 24;
+    maskInPlace(chunk, start, end, rKey, offset);
     return;
   }
-  const k0 = key[offset & 3]!;
-  const k1 = key[(offset + 1) & 3]!;
-  const k2 = key[(offset + 2) & 3]!;
-  const k3 = key[(offset + 3) & 3]!;
+  // R rotated so that its byte `offset` comes first.
+  const shift = (offset & 3) << 3;
+  const rotated = shift === 0 ? r : (r >>> shift) | (r << (32 - shift));
+  const k0 = rotated & 0xff;
+  const k1 = (rotated >>> 8) & 0xff;
+  const k2 = (rotated >>> 16) & 0xff;
+  const k3 = rotated >>> 24;
   let i = start;
   for (; i + 3 < end; i += 4) {
     chunk[i] ^= k0;
@@ -178,11 +190,33 @@ function remaskPiece(chunk: Buffer, start: number, end: number, key: Buffer, off
   if (i < end) chunk[i] ^= k2;
 }
 
+/** Header bytes announced by a frame's second byte: 2, 4 or 10, and 4 more for a key. */
+function headerBytesOf(b1: number): number {
+  const length7 = b1 & 0x7f;
+  return (length7 < 126 ? 2 : length7 === 126 ? 4 : 10) + ((b1 & 0x80) >>> 5);
+}
+
+/**
+ * The payload length in a whole header at `bytes[at, ...)`, as the decoder
+ * reads it (RFC 6455 5.2); a 64-bit length at or above 2^53, which the
+ * decoder refuses, as Infinity.
+ */
+function payloadLengthOf(bytes: Uint8Array, at: number): number {
+  const length7 = bytes[at + 1]! & 0x7f;
+  if (length7 < 126) return length7;
+  if (length7 === 126) return (bytes[at + 2]! << 8) | bytes[at + 3]!;
+  const high = ((bytes[at + 2]! << 24) | (bytes[at + 3]! << 16) | (bytes[at + 4]! << 8) | bytes[at + 5]!) >>> 0;
+  if (high > 0x1fffff) return Infinity;
+  const low = ((bytes[at + 6]! << 24) | (bytes[at + 7]! << 16) | (bytes[at + 8]! << 8) | bytes[at + 9]!) >>> 0;
+  return high * 0x100000000 + low;
+}
+
 /** One side of a relayed connection: its socket, what decodes it, what encodes for it. */
 class Side {
   readonly encoder: FrameEncoder;
   decoder!: FrameDecoder;
-  sink!: DecoderSink & { paused: boolean };
+  /** What the decoder calls; without a hook made at the first frame it is given (an idle connection has none). */
+  sink: (DecoderSink & { paused: boolean }) | undefined;
   peer!: Side;
   inflater: MessageInflater | undefined;
   deflater: MessageDeflater | undefined;
@@ -195,6 +229,23 @@ class Side {
   gone = false;
   /** A frame passed on in place is not finished towards this side: no close frame can follow it. */
   cutFrame = false;
+  // Where the pass-through pump (RelayConnection.passOn) is in what this side sends.
+  /** Payload bytes still to come of a frame the pump passes on by itself (it began in an earlier read). */
+  passLeft = 0;
+  /** The key offset of that frame's next byte. */
+  passKeyOffset = 0;
+  /** R of the frame being re-masked (its new key is old XOR R), whoever passes it on. */
+  passR = 0;
+  /** Bytes the decoder still has to be given to finish the frame it is in (a frame the pump left to it). */
+  decoderOwes = 0;
+  /** A header a read cut, which the decoder holds: its bytes so far, to learn the frame's length. */
+  cutHead: Buffer | undefined;
+  cutHeadBytes = 0;
+  /** No message hook: frames are passed on as they are (`passOn`). */
+  passing = false;
+  /** RSV1 may be set on what this side sends (RFC 7692 negotiated with it). */
+  rsv1Allowed = false;
+  tally: FrameTally | undefined;
   closeTimer: NodeJS.Timeout | undefined;
   received: SideClose['received'];
   sent: SideClose['sent'];
@@ -235,11 +286,19 @@ class Side {
 
   /** Writes what is queued: one write, or one corked batch. */
   flush(): void {
+    const socket = this.socket;
+    if (!this.encoded && this.out.length === 0) {
+      // The common case: one range of one read, the whole read when it can be (no view to make).
+      const chunk = this.rawChunk;
+      if (chunk === undefined) return;
+      this.rawChunk = undefined;
+      if (this.gone || socket.destroyed || socket.writableEnded) return;
+      socket.write(this.rawStart === 0 && this.rawEnd === chunk.length ? chunk : chunk.subarray(this.rawStart, this.rawEnd));
+      return;
+    }
     this.takeEncoded();
     const out = this.out;
-    if (out.length === 0) return;
     this.out = [];
-    const socket = this.socket;
     if (this.gone || socket.destroyed || socket.writableEnded) return;
     if (out.length === 1) {
       socket.write(out[0]!);
@@ -266,8 +325,9 @@ class Side {
   }
 
   private closeRaw(): void {
-    if (this.rawChunk === undefined) return;
-    this.out.push(this.rawChunk.subarray(this.rawStart, this.rawEnd));
+    const chunk = this.rawChunk;
+    if (chunk === undefined) return;
+    this.out.push(this.rawStart === 0 && this.rawEnd === chunk.length ? chunk : chunk.subarray(this.rawStart, this.rawEnd));
     this.rawChunk = undefined;
   }
 }
@@ -437,6 +497,7 @@ export class RelayConnection {
         socket.destroy();
       });
       socket.once('close', () => this.gone(side));
+      socket.on('drain', () => this.drained(side));
       // A peer that half-closes is gone: end our half too.
       socket.once('end', () => {
         if (!socket.writableEnded) socket.end();
@@ -476,7 +537,10 @@ export class RelayConnection {
       src.deflater = new MessageDeflater({ negotiated: compression.relaySide });
     }
     const tally = new FrameTally(metrics, this.config.onFrame, direction, this, (error) => this.hookFailed(error));
-    src.sink = hooked ? this.messageSink(src, tally) : this.passSink(src, tally);
+    src.tally = tally;
+    src.passing = !hooked;
+    src.rsv1Allowed = compression.negotiated;
+    if (hooked) src.sink = this.messageSink(src, tally);
   }
 
   /** Decodes `chunk` from `from`; what it yields is written to the other side at the end. */
@@ -484,7 +548,7 @@ export class RelayConnection {
     const dst = src.peer;
     // After a failure (of the decoder, the inflater or a hook) nothing more is read from src.
     if (src.closeReceived) return;
-    const stopped = src.decoder.decode(chunk, src.sink, from);
+    const stopped = src.passing ? this.passOn(src, chunk, from) : src.decoder.decode(chunk, src.sink!, from);
     dst.flush();
     if (stopped < chunk.length && !src.decoder.finished) {
       src.held = { chunk, offset: stopped };
@@ -493,30 +557,143 @@ export class RelayConnection {
       src.held = undefined;
     }
     if (!src.waitingDrain && dst.socket.writableNeedDrain && !dst.gone) {
-      // Backpressure: read no more from src until dst has written what it holds.
+      // Backpressure: read no more from src until dst has written what it holds ('drain', or its 'close').
       src.waitingDrain = true;
       src.socket.pause();
-      const wake = (): void => {
-        dst.socket.off('drain', wake);
-        dst.socket.off('close', wake);
-        src.waitingDrain = false;
-        this.resume(src);
-      };
-      dst.socket.on('drain', wake);
-      dst.socket.on('close', wake);
     }
     const buffered = this.client.bufferedBytes + this.upstream.bufferedBytes;
     if (buffered > this.peak) this.peak = buffered;
   }
 
+  /** `dst` wrote what it held, or closed: its peer may be read again. */
+  private drained(dst: Side): void {
+    const src = dst.peer;
+    if (!src.waitingDrain) return;
+    src.waitingDrain = false;
+    this.resume(src);
+  }
+
+  /**
+   * Passes on what `src` sent, without a message hook (see the top of this
+   * file), and returns where it stopped (the end: nothing here waits).
+   *
+   * The common frame, a whole message in one frame whose header is in this
+   * read, is passed on here: header bytes as they are (new key towards the
+   * upstream), payload re-masked in place, in this read and the next ones.
+   * It is only taken when the decoder would accept it and have nothing to
+   * remember after it: FIN, text or binary, no message in progress, RSV2 and
+   * RSV3 clear, RSV1 only with compression negotiated, masked exactly when
+   * `src` is the client (RFC 6455 5.1, 5.2), length within maxMessageBytes.
+   * Every other frame (control frames, fragments, a header a read cut, a
+   * protocol error) goes to the decoder, given exactly that frame's bytes.
+   */
+  private passOn(src: Side, chunk: Buffer, from: number): number {
+    const dst = src.peer;
+    const tally = src.tally!;
+    const decoder = src.decoder;
+    const remask = src.name === 'client';
+    const end = chunk.length;
+    let pos = from;
+    while (pos < end) {
+      if (src.decoderOwes !== 0 || src.cutHeadBytes !== 0) {
+        // The decoder is inside a frame: it gets that frame's bytes and no more.
+        if (src.cutHeadBytes !== 0) this.completeCutHead(src, chunk, pos);
+        const stop = src.decoderOwes !== 0 && src.decoderOwes < end - pos ? pos + src.decoderOwes : end;
+        decoder.decode(stop === end ? chunk : chunk.subarray(0, stop), (src.sink ??= this.passSink(src, tally)), pos);
+        if (src.decoderOwes !== 0) src.decoderOwes -= stop - pos;
+        pos = stop;
+        if (decoder.finished) return end;
+        continue;
+      }
+      if (src.passLeft !== 0) {
+        // More of the frame passed on from an earlier read.
+        const take = src.passLeft < end - pos ? src.passLeft : end - pos;
+        const stop = pos + take;
+        src.passLeft -= take;
+        if (!dst.closeSent) {
+          if (remask) remaskPiece(chunk, pos, stop, src.passR, src.passKeyOffset);
+          dst.raw(chunk, pos, stop);
+          dst.cutFrame = src.passLeft !== 0;
+        }
+        src.passKeyOffset = (src.passKeyOffset + take) & 3;
+        tally.piece(0, take, false, false);
+        if (src.passLeft === 0) tally.frameEnd(true);
+        pos = stop;
+        continue;
+      }
+      // A frame boundary.
+      const head = end - pos >= 2 ? headerBytesOf(chunk[pos + 1]!) : 14;
+      if (end - pos < head) {
+        // The read cut this header: the decoder holds its start; we keep a copy to learn its length.
+        src.cutHead ??= Buffer.allocUnsafe(14);
+        src.cutHeadBytes = chunk.copy(src.cutHead, 0, pos, end);
+        decoder.decode(chunk, (src.sink ??= this.passSink(src, tally)), pos);
+        return end;
+      }
+      const b0 = chunk[pos]!;
+      const opcode = b0 & 0x0f;
+      const length = payloadLengthOf(chunk, pos);
+      if (
+        (b0 & 0xb0) !== 0x80 || // FIN set, RSV2 and RSV3 clear
+        (opcode !== Opcode.Text && opcode !== Opcode.Binary) ||
+        ((b0 & 0x40) !== 0 && !src.rsv1Allowed) ||
+        (chunk[pos + 1]! & 0x80) !== (remask ? 0x80 : 0) ||
+        length > decoder.maxMessageBytes ||
+        decoder.inMessage
+      ) {
+        src.decoderOwes = head + length;
+        continue;
+      }
+      const payloadStart = pos + head;
+      const frameEnd = payloadStart + length;
+      const stop = frameEnd < end ? frameEnd : end;
+      src.passLeft = frameEnd - stop;
+      // RFC 6455 5.5.1: nothing more to a side we sent a close to.
+      if (!dst.closeSent) {
+        if (remask) {
+          src.passR = rekeyInPlace(chunk, payloadStart - 4);
+          remaskPiece(chunk, payloadStart, stop, src.passR, 0);
+        }
+        dst.raw(chunk, pos, stop);
+        dst.cutFrame = src.passLeft !== 0;
+      }
+      src.passKeyOffset = (stop - payloadStart) & 3;
+      tally.piece(opcode, stop - payloadStart, true, (b0 & 0x40) !== 0);
+      if (src.passLeft === 0) tally.frameEnd(true);
+      pos = stop;
+    }
+    return end;
+  }
+
+  /**
+   * Adds the bytes at `chunk[pos, ...)` to a header a read cut, until it is
+   * whole; then sets how many bytes of this read on the decoder is owed to
+   * finish that frame.
+   */
+  private completeCutHead(src: Side, chunk: Buffer, pos: number): void {
+    const cutHead = src.cutHead!;
+    const before = src.cutHeadBytes;
+    // The second byte says how long the header is.
+    if (before === 1) cutHead[1] = chunk[pos]!;
+    const head = headerBytesOf(cutHead[1]!);
+    const take = Math.min(head - before, chunk.length - pos);
+    chunk.copy(cutHead, before, pos, pos + take);
+    if (before + take < head) {
+      src.cutHeadBytes = before + take;
+      return;
+    }
+    src.cutHeadBytes = 0;
+    src.decoderOwes = head - before + payloadLengthOf(cutHead, 0);
+  }
+
   private resume(src: Side): void {
-    if (src.waitingDrain || src.sink.paused || src.gone) return;
+    if (src.waitingDrain || src.sink?.paused || src.gone) return;
     const held = src.held;
     if (held !== undefined) {
       src.held = undefined;
       this.feed(src, held.chunk, held.offset);
     }
-    if (src.held === undefined && !src.waitingDrain && !src.sink.paused) src.socket.resume();
+    if (src.held === undefined && !src.waitingDrain && !src.sink?.paused) src.socket.resume();
   }
 
   /** Frames passed on as they are (see the top of this file). */
@@ -524,8 +701,6 @@ export class RelayConnection {
     const dst = src.peer;
     const decoder = src.decoder;
     const remask = src.name === 'client';
-    /** The frame's fresh random bytes R: its new key is old XOR R, its payload re-masked by XOR with R. */
-    const rekey = Buffer.alloc(4);
     let inPlace = false;
     return {
       paused: false,
@@ -537,13 +712,13 @@ export class RelayConnection {
           inPlace = headerStart >= 0 && chunk.length > 0;
           if (inPlace) {
             from = headerStart;
-            if (remask) rekeyInPlace(chunk, start - 4, rekey);
+            if (remask) src.passR = rekeyInPlace(chunk, start - 4);
           }
         }
         // RFC 6455 5.5.1: nothing more to a side we sent a close to.
         if (!dst.closeSent) {
           if (inPlace) {
-            if (remask) remaskPiece(chunk, start, end, rekey, decoder.pieceKeyOffset);
+            if (remask) remaskPiece(chunk, start, end, src.passR, decoder.pieceKeyOffset);
             dst.raw(chunk, from, end);
             dst.cutFrame = !frameEnd;
           } else {
@@ -673,12 +848,12 @@ export class RelayConnection {
    */
   private wait(src: Side, work: (done: () => void) => void): void {
     src.pending += 1;
-    src.sink.paused = true;
+    src.sink!.paused = true;
     let synchronous = true;
     work(() => {
       src.pending -= 1;
       if (src.pending > 0) return;
-      src.sink.paused = false;
+      src.sink!.paused = false;
       if (synchronous) return;
       src.peer.flush();
       this.resume(src);
@@ -722,7 +897,7 @@ export class RelayConnection {
     const error = cause instanceof Error ? cause : new WebSocketError(ErrorCode.SendFailed, String(cause));
     this.config.error(this, error, 'hook');
     for (const side of [this.client, this.upstream]) {
-      side.sink.paused = false;
+      if (side.sink) side.sink.paused = false;
       if (!side.closeSent) this.sendClose(side, CloseCode.InternalError, 'relay hook failed');
       side.closeReceived = true;
       this.finish(side);
@@ -743,6 +918,8 @@ export class RelayConnection {
     }
     if (other.gone) return this.ended();
     this.settle(other);
+    // What `other` sends may be read again (and passed to no one).
+    this.drained(side);
   }
 
   private sendClose(side: Side, code: number | undefined, reason: string): void {
