@@ -79,11 +79,9 @@ export class Attempt implements DecoderSink {
   private abort: AbortController | undefined = new AbortController();
   /** Reads the server's answer; let go at the 101. */
   private handshake: HandshakeReader | undefined;
+  /** What only the opening handshake needs; let go at the 101. */
+  private opening: Opening | undefined;
   private decoder: FrameDecoder | undefined;
-  /** What the decoder hands its events to: this, or the inflating sink in front of it. */
-  private sink: DecoderSink = this;
-  /** What feeds the decoder: the socket. */
-  private source: Readable | undefined;
   /** A read the sink paused in the middle of; `source` is paused meanwhile. */
   private held: { chunk: Buffer; offset: number } | undefined;
   /** Nothing more will be decoded: a close frame or fault, the end of the input, or destroy(). */
@@ -94,33 +92,27 @@ export class Attempt implements DecoderSink {
   private pinger: PingInjector | undefined;
   private inflateSink: PerMessageInflateSink | undefined;
   private deflater: MessageDeflater | undefined;
-  private negotiator: PerMessageDeflateNegotiator | undefined;
   /** Made by the first message that spans pieces (most connections never see one). */
   private assembler: MessageAssembler | undefined;
-  private handshakeTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
-  private request: { bytes: Buffer } | undefined;
   /** The one error reported for this attempt. */
   private reported: WebSocketError | undefined;
   private closeReceivedFrame: { code: number | undefined; reason: string } | undefined;
   private closeSent = false;
   /** The code of the close frame we failed the connection with. */
   private failCode: number | undefined;
-  /** A close() asked for before the handshake completed: sent once open. */
-  private deferredClose: Buffer | undefined;
   private openedAt: number | undefined;
-  private redirectTo: ParsedUrl | undefined;
   private bufferFull = false;
 
   constructor(
     private readonly host: AttemptHost,
     private readonly options: ResolvedOptions,
-    readonly target: ParsedUrl,
-    /** Let go once the request is built: an open connection does not need it. */
-    private requestOptions: HandshakeRequestOptions | undefined,
-    private readonly redirectsSoFar: number,
+    target: ParsedUrl,
+    requestOptions: HandshakeRequestOptions,
+    redirectsSoFar: number,
     paused: boolean,
   ) {
+    this.opening = new Opening(target, requestOptions, redirectsSoFar);
     this.userPaused = paused;
     this.paused = paused;
     this.streamer =
@@ -135,6 +127,16 @@ export class Attempt implements DecoderSink {
         : undefined;
   }
 
+  /** What the decoder hands its events to: this, or the inflating sink in front of it. */
+  private get sink(): DecoderSink {
+    return this.inflateSink ?? this;
+  }
+
+  /** What feeds the decoder: the socket. */
+  private get source(): Readable | undefined {
+    return this.socket;
+  }
+
   /** The client's pause() and resume(); a streamed message's reader may still hold reading back. */
   setPaused(paused: boolean): void {
     this.userPaused = paused;
@@ -144,13 +146,14 @@ export class Attempt implements DecoderSink {
   /** Opens the transport; the handshake timer covers the connect too. */
   start(): void {
     const timeoutMs = this.options.handshakeTimeoutMs;
+    const opening = this.opening!;
     if (timeoutMs > 0) {
-      this.handshakeTimer = setTimeout(() => {
+      opening.timer = setTimeout(() => {
         this.fail(new ConnectionError(ErrorCode.HandshakeTimeout, `the connection and opening handshake did not finish within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.handshakeTimer.unref();
+      opening.timer.unref();
     }
-    const { host, port, secure, socketPath } = this.target;
+    const { host, port, secure, socketPath } = opening.target;
     const options = this.options;
     openTransport({
       host,
@@ -158,7 +161,7 @@ export class Attempt implements DecoderSink {
       secure,
       socketPath,
       tls: options.tls,
-      proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(this.target.url) : undefined),
+      proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(opening.target.url) : undefined),
       proxyTimeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
       createConnection: options.createConnection,
       signal: this.abort!.signal,
@@ -302,13 +305,13 @@ export class Attempt implements DecoderSink {
     switch (action) {
       case 'write-request':
         this.host.attemptConnected();
-        if (this.phase === 'handshake') this.socket!.write(this.request!.bytes);
-        this.request = undefined;
+        if (this.phase === 'handshake') this.socket!.write(this.opening!.request!.bytes);
+        this.opening!.request = undefined;
         return;
       case 'report-open':
         return this.opened();
       case 'defer-close':
-        this.deferredClose = closePayload;
+        this.opening!.deferredClose = closePayload;
         // The wait for the handshake to finish is bounded like a closing handshake.
         this.startCloseTimer();
         return;
@@ -399,11 +402,13 @@ export class Attempt implements DecoderSink {
       return;
     }
     const pmd = this.options.perMessageDeflate;
-    this.negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
-    const request = createHandshakeRequest({ ...this.requestOptions!, extensions: this.negotiator?.offer() });
-    this.requestOptions = undefined;
+    const opening = this.opening!;
+    const negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
+    opening.negotiator = negotiator;
+    const request = createHandshakeRequest({ ...opening.requestOptions!, extensions: negotiator?.offer() });
+    opening.requestOptions = undefined;
     this.handshake = new HandshakeReader(
-      { key: request.key, protocols: request.protocols, extensions: this.negotiator ? [this.negotiator] : [] },
+      { key: request.key, protocols: request.protocols, extensions: negotiator ? [negotiator] : [] },
       (error) => this.handshakeFailed(error),
     );
     if (pmd) {
@@ -413,7 +418,6 @@ export class Attempt implements DecoderSink {
         limiter: zlibLimiterFor(pmd),
         resume: () => this.resumeReading(),
       });
-      this.sink = this.inflateSink;
     }
     this.decoder = new FrameDecoder({
       role: 'client',
@@ -422,8 +426,7 @@ export class Attempt implements DecoderSink {
       sinkValidatesWholeText: true,
     });
     this.encoder = new FrameWriter(socket, { role: 'client' });
-    this.source = socket;
-    this.request = request;
+    opening.request = request;
     socket.on('data', onInbound);
     // on(), not once(): once() would keep a wrapper object and a bound function per connection; 'end' comes once.
     socket.on('end', onSourceEnd);
@@ -432,29 +435,28 @@ export class Attempt implements DecoderSink {
     this.dispatch('transport-ready');
   }
 
-  private response: HandshakeResponse | undefined;
-
   private dispatchResponse(response: HandshakeResponse): void {
-    this.response = response;
+    this.opening!.response = response;
     this.dispatch('response');
   }
 
   /** A refused handshake: follow a redirect when allowed, else fail. */
   private handshakeFailed(error: unknown): void {
-    const decision = decideRedirect(error, this.target, this.redirectsSoFar, this.options);
+    const opening = this.opening!;
+    const decision = decideRedirect(error, opening.target, opening.redirectsSoFar, this.options);
     if (decision.kind === 'refuse') return this.fail(decision.error);
     if (decision.kind === 'not-a-redirect') return this.fail(asWebSocketError(error));
-    this.redirectTo = decision.to;
+    opening.redirectTo = decision.to;
     this.dispatch('redirect');
   }
 
   private opened(): void {
-    const response = this.response!;
-    this.response = undefined;
-    clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
+    const opening = this.opening!;
+    this.opening = undefined;
+    const response = opening.response!;
+    clearTimeout(opening.timer);
     this.openedAt = Date.now();
-    const negotiated = this.negotiator?.negotiated;
+    const negotiated = opening.negotiator?.negotiated;
     // Declined (undefined): the decoder then refuses RSV1 with 1002 (it alone checks RSV1).
     this.decoder?.setCompression(negotiated !== undefined);
     this.inflateSink?.negotiate(negotiated);
@@ -478,8 +480,7 @@ export class Attempt implements DecoderSink {
     }
     this.host.attemptOpened(this, response);
     // close() was called while connecting: what was queued went out first, now the closing handshake.
-    const deferred = this.deferredClose;
-    this.deferredClose = undefined;
+    const deferred = opening.deferredClose;
     if (deferred !== undefined && this.phase === 'open') this.requestClose(deferred);
   }
 
@@ -600,7 +601,7 @@ export class Attempt implements DecoderSink {
 
   /** The attempt is over: free everything and report the close, once. */
   private finish(): void {
-    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.opening?.timer);
     clearTimeout(this.closeTimer);
     this.pinger?.destroy();
     this.handshake?.destroy();
@@ -630,7 +631,7 @@ export class Attempt implements DecoderSink {
       code = this.failCode;
     }
     const openForMs = this.openedAt === undefined ? undefined : Date.now() - this.openedAt;
-    this.host.attemptEnded(this, { code, reason, error: this.reported, openForMs, redirectTo: this.redirectTo });
+    this.host.attemptEnded(this, { code, reason, error: this.reported, openForMs, redirectTo: this.opening?.redirectTo });
   }
 
   /** Emits 'drain' once the buffered bytes are back under the mark; the socket's 'drain' calls it again. */
@@ -653,6 +654,33 @@ export class Attempt implements DecoderSink {
     this.bufferFull = false;
     this.host.attemptBuffer('drain');
   }
+}
+
+/**
+ * The part of an attempt that only the opening handshake needs: where it
+ * goes, the request, the handshake timer, the extension negotiation, a
+ * close() deferred until open. The attempt lets go of it at the 101, so an
+ * open connection keeps none of it (issue 12: idle memory).
+ */
+class Opening {
+  /** The connect and the opening handshake must finish by then (`handshakeTimeoutMs`). */
+  timer: NodeJS.Timeout | undefined;
+  /** The request, before it is written. */
+  request: { bytes: Buffer } | undefined;
+  negotiator: PerMessageDeflateNegotiator | undefined;
+  /** A close() asked for before the handshake completed: sent once open. */
+  deferredClose: Buffer | undefined;
+  /** The verified 101, from the reader to `opened()`. */
+  response: HandshakeResponse | undefined;
+  /** Set when the attempt ends to follow a redirect there. */
+  redirectTo: ParsedUrl | undefined;
+
+  constructor(
+    readonly target: ParsedUrl,
+    /** Let go once the request is built. */
+    public requestOptions: HandshakeRequestOptions | undefined,
+    readonly redirectsSoFar: number,
+  ) {}
 }
 
 /** The attempt a socket feeds, for the shared listeners below. */

@@ -42,7 +42,8 @@ export function decideRedirect(
 
 /**
  * Where the current connection attempt goes: the URL given, or where
- * redirects sent it, and the request that goes with it. A redirect that
+ * redirects sent it, and the request that goes with it. One per connect()
+ * or reconnection (each starts again from the URL given). A redirect that
  * leaves the original host stops Authorization and Cookie, which were meant
  * for that host.
  */
@@ -52,15 +53,8 @@ export class Route {
   redirects = 0;
   private crossedHosts = false;
 
-  constructor(readonly initial: ParsedUrl) {
+  constructor(initial: ParsedUrl) {
     this.current = initial;
-  }
-
-  /** A new connect() or reconnection starts from the URL given. */
-  restart(): void {
-    this.current = this.initial;
-    this.redirects = 0;
-    this.crossedHosts = false;
   }
 
   /** Moves on to `to`; returns where it came from. */

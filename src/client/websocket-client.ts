@@ -70,13 +70,24 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
 
   /** The URL given (without credentials); after a redirect the current one is `currentUrl`. */
   readonly url: string;
-  /** Where the current attempt goes: the URL given, or where redirects sent it. */
-  private readonly route: Route;
+  /**
+   * The URL given, credentials included: the same string as `url` when it has
+   * none. Every connect() and reconnection parses it again, so that an idle
+   * connection keeps one string of its URL and no URL objects (issue 12).
+   */
+  private readonly href: string;
+  /**
+   * Where the attempts of this connect() (or reconnection) go: the URL given,
+   * or where redirects sent them. Made by each, let go at the end or once open,
+   * unless a redirect was followed (`currentUrl` then needs it).
+   */
+  private route: Route | undefined;
   private readonly options: ResolvedOptions;
   private attempt: Attempt | undefined;
   /** Whether connect() was ever called: `'idle'` before, `'closed'` between attempts. */
   private started = false;
-  private readonly queue: SendQueue;
+  /** Made by the first send() that has to wait, let go when emptied at open. */
+  private queue: SendQueue | undefined;
   private paused = false;
   /** close() or terminate() was called: no sending, no reconnecting, until connect() or reconnect(). */
   private userClosed = false;
@@ -85,16 +96,17 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   private reconnectAfterEnd: number | undefined;
   private retries = 0;
   private lastResponse: HandshakeResponse | undefined;
-  private readonly promises = new ConnectionPromises();
+  /** Made when `opened` or `closed` is first read, or at the first end (which it remembers). */
+  private promises: ConnectionPromises | undefined;
 
   constructor(url: string | URL, options: WebSocketClientOptions = {}) {
     super();
-    this.route = new Route(parseWebSocketUrl(url));
-    this.url = redactUrl(this.route.initial.url);
+    const target = parseWebSocketUrl(url);
+    this.href = target.url.href;
+    this.url = redactUrl(target.url);
     this.options = resolveOptions(options);
-    this.queue = new SendQueue(this.options.maxQueuedBytes);
     // Headers, protocols and origin are checked at construction (without building a request).
-    validateHandshakeRequest(this.route.request(this.options));
+    validateHandshakeRequest(new Route(target).request(this.options));
     // Made only when there is a signal: an idle connection keeps no closure it does not need.
     this.options.signal?.addEventListener(
       'abort',
@@ -128,7 +140,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return this.queue.bytes + (this.attempt?.bufferedAmount ?? 0);
+    return (this.queue?.bytes ?? 0) + (this.attempt?.bufferedAmount ?? 0);
   }
 
   /**
@@ -137,7 +149,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    * that ended the last attempt when it never opened and no other follows.
    */
   get opened(): Promise<HandshakeResponse> {
-    return this.promises.opened(this.attempt?.everOpened ? this.lastResponse : undefined, this.underWay());
+    return this.connectionPromises().opened(this.attempt?.everOpened ? this.lastResponse : undefined, this.underWay());
   }
 
   /**
@@ -147,7 +159,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    * 1006 with its `error`.
    */
   get closed(): Promise<ConnectionClosed> {
-    return this.promises.closed(this.underWay());
+    return this.connectionPromises().closed(this.underWay());
   }
 
   /**
@@ -171,6 +183,10 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (ending) await this.closed;
   }
 
+  private connectionPromises(): ConnectionPromises {
+    return (this.promises ??= new ConnectionPromises());
+  }
+
   /** An attempt is running, a reconnect is planned, or connect() is still to come. */
   private underWay(): boolean {
     return this.attempt !== undefined || this.reconnectTimer !== undefined || !this.started;
@@ -178,7 +194,8 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
 
   /** The URL of the current attempt (differs from `url` after a redirect), without credentials. */
   get currentUrl(): string {
-    return redactUrl(this.route.current.url);
+    const route = this.route;
+    return route !== undefined && route.redirects > 0 ? redactUrl(route.current.url) : this.url;
   }
 
   /** Opens the connection. Calling it while connecting or open does nothing. */
@@ -219,8 +236,9 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
       this.report(new WebSocketError(ErrorCode.SendFailed, `cannot send: the connection is ${state}`));
       return false;
     }
-    this.queue.push(payload, opcode, options?.compress);
-    return this.queue.bytes < this.options.highWaterMarkBytes;
+    const queue = (this.queue ??= new SendQueue(this.options.maxQueuedBytes));
+    queue.push(payload, opcode, options?.compress);
+    return queue.bytes < this.options.highWaterMarkBytes;
   }
 
   /** Sends a ping with an optional payload of at most 125 bytes (`MAX_CONTROL_PAYLOAD_BYTES`). */
@@ -314,9 +332,9 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   // Attempts.
 
   private startAttempt(redirected: boolean): void {
-    if (!redirected) this.route.restart();
+    if (!redirected) this.route = new Route(parseWebSocketUrl(this.href));
     this.started = true;
-    const route = this.route;
+    const route = this.route!;
     this.attempt = new Attempt(this.host, this.options, route.current, route.request(this.options), route.redirects, this.paused);
     this.attempt.start();
   }
@@ -329,7 +347,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (this.attempt === attempt) this.attempt = undefined;
     if (end.redirectTo && !this.userClosed) {
       // Not an ending: the same connection attempt goes on at the new location.
-      const from = this.route.follow(end.redirectTo);
+      const from = this.route!.follow(end.redirectTo);
       guard(() => this.emit('redirect', { from: redactUrl(from.url), to: redactUrl(end.redirectTo!.url) }));
       if (this.attempt === undefined) this.startAttempt(true);
       return;
@@ -342,7 +360,8 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (planned && this.reconnectTimer === planned.timer) {
       guard(() => this.emit('reconnecting', { attempt: planned.attempt, delayMs: planned.delayMs }));
     }
-    this.promises.attemptEnded({ code: end.code, reason: end.reason, error: end.error }, this.underWay());
+    this.forgetRoute();
+    this.connectionPromises().attemptEnded({ code: end.code, reason: end.reason, error: end.error }, this.underWay());
   }
 
   private planReconnect(end: AttemptEnd): { timer: NodeJS.Timeout; attempt: number; delayMs: number } | undefined {
@@ -378,8 +397,13 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   }
 
   private discardQueue(why: string): void {
-    const count = this.queue.take().length;
+    const count = this.queue?.take().length ?? 0;
     if (count > 0) this.report(new WebSocketError(ErrorCode.SendFailed, `${count} queued message(s) were not sent: ${why}`));
+  }
+
+  /** Lets the route go unless a redirect was followed (see `route`). */
+  private forgetRoute(): void {
+    if (this.route?.redirects === 0) this.route = undefined;
   }
 
   /** Reports an error to `onError` and to `'error'` listeners, never as an unhandled `'error'`. */
@@ -408,10 +432,13 @@ class ClientHost implements AttemptHost {
     const c = this.client;
     c['lastResponse'] = response;
     // Messages sent before the handshake completed go first, in order.
-    for (const message of c['queue'].take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
+    const queue = c['queue'];
+    c['queue'] = undefined;
+    c['forgetRoute']();
+    if (queue !== undefined) for (const message of queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
     guard(() => c.onWebSocketConnect?.(c, response));
     guard(() => c.emit('open', response));
-    c['promises'].attemptOpened(response);
+    c['promises']?.attemptOpened(response);
   }
 
   attemptMessage(data: string | Buffer | Buffer[], isBinary: boolean): void {

@@ -208,15 +208,17 @@ function parseResponseHead(statusLine: string, fieldLines: string[]): HandshakeR
   }
   const status = Number(match[2]);
   const { headers, rawHeaders } = parseHeaderFields(fieldLines, 'response', { status });
-  // An open connection keeps its 101: the strings every 101 carries are shared, not one copy per connection.
-  for (let i = 0; i < rawHeaders.length; i++) rawHeaders[i] = shared(rawHeaders[i]!);
-  for (const name in headers) headers[name] = shared(headers[name]!);
+  // An open connection keeps its 101: the strings every 101 carries are shared, not one copy
+  // per connection, and no string kept is a slice of the whole head (which it would keep alive).
+  for (let i = 0; i < rawHeaders.length; i++) rawHeaders[i] = kept(rawHeaders[i]!);
+  for (const name in headers) headers[name] = kept(headers[name]!);
   return {
     status,
-    statusText: shared(match[3] ?? ''),
-    httpVersion: shared(match[1]!),
+    statusText: kept(match[3] ?? ''),
+    httpVersion: kept(match[1]!),
     headers,
-    rawHeaders,
+    // A copy of exactly its length: the array push() grew has room to spare, kept as long as the connection.
+    rawHeaders: rawHeaders.slice(),
     protocol: headers['sec-websocket-protocol'],
     extensions: headers['sec-websocket-extensions'],
   };
@@ -241,8 +243,18 @@ const COMMON_STRINGS = new Map(
   ].map((s) => [s, s]),
 );
 
-function shared(text: string): string {
-  return COMMON_STRINGS.get(text) ?? text;
+/** V8 makes a string of this many characters or more taken from another a view of it (a sliced string). */
+const SLICED_STRING_MIN_CHARS = 13;
+
+/**
+ * `text` as the connection keeps it: the shared copy of a common string, or
+ * a string of its own, not a view of the response head. The head is latin1
+ * text, so a latin1 round trip copies it exactly.
+ */
+function kept(text: string): string {
+  const common = COMMON_STRINGS.get(text);
+  if (common !== undefined) return common;
+  return text.length < SLICED_STRING_MIN_CHARS ? text : Buffer.from(text, 'latin1').toString('latin1');
 }
 
 /** One extension in a Sec-WebSocket-Extensions header (RFC 6455 9.1). */
