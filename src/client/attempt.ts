@@ -70,8 +70,8 @@ export class Attempt implements DecoderSink {
   phase: Phase = 'connecting';
   /** The decoder's pause flag (DecoderSink), a plain field on the hot path: the client's pause(), or a streamed message's reader that is behind. */
   paused: boolean;
-  /** The client's pause() alone. */
-  private userPaused: boolean;
+  /** Five booleans as bits (see the accessors below and `Flag`): one field, not five. */
+  private flags = 0;
   /** With `fragments: 'stream'`: binary messages as Readables; a reader that falls behind pauses the decoder. */
   private readonly streamer: MessageStreamer | undefined;
   socket: Duplex | undefined;
@@ -84,10 +84,6 @@ export class Attempt implements DecoderSink {
   private decoder: FrameDecoder | undefined;
   /** A read the sink paused in the middle of; `source` is paused meanwhile. */
   private held: { chunk: Buffer; offset: number } | undefined;
-  /** Nothing more will be decoded: a close frame or fault, the end of the input, or destroy(). */
-  private inboundDone = false;
-  /** The socket closed while decoded bytes were still to be delivered: report it when they are. */
-  private closeWaiting = false;
   private encoder: FrameWriter | undefined;
   private pinger: PingInjector | undefined;
   private inflateSink: PerMessageInflateSink | undefined;
@@ -98,11 +94,10 @@ export class Attempt implements DecoderSink {
   /** The one error reported for this attempt. */
   private reported: WebSocketError | undefined;
   private closeReceivedFrame: { code: number | undefined; reason: string } | undefined;
-  private closeSent = false;
   /** The code of the close frame we failed the connection with. */
   private failCode: number | undefined;
+  /** When the 101 arrived, in ms on `clockMs()` (a small integer, kept without a heap number). */
   private openedAt: number | undefined;
-  private bufferFull = false;
 
   constructor(
     private readonly host: AttemptHost,
@@ -125,6 +120,49 @@ export class Attempt implements DecoderSink {
             },
           )
         : undefined;
+  }
+
+  /** The client's pause() alone. */
+  private get userPaused(): boolean {
+    return (this.flags & Flag.UserPaused) !== 0;
+  }
+  private set userPaused(on: boolean) {
+    this.setFlag(Flag.UserPaused, on);
+  }
+
+  /** Nothing more will be decoded: a close frame or fault, the end of the input, or destroy(). */
+  private get inboundDone(): boolean {
+    return (this.flags & Flag.InboundDone) !== 0;
+  }
+  private set inboundDone(on: boolean) {
+    this.setFlag(Flag.InboundDone, on);
+  }
+
+  /** The socket closed while decoded bytes were still to be delivered: report it when they are. */
+  private get closeWaiting(): boolean {
+    return (this.flags & Flag.CloseWaiting) !== 0;
+  }
+  private set closeWaiting(on: boolean) {
+    this.setFlag(Flag.CloseWaiting, on);
+  }
+
+  private get closeSent(): boolean {
+    return (this.flags & Flag.CloseSent) !== 0;
+  }
+  private set closeSent(on: boolean) {
+    this.setFlag(Flag.CloseSent, on);
+  }
+
+  /** 'bufferFull' was reported and 'drain' not yet. */
+  private get bufferFull(): boolean {
+    return (this.flags & Flag.BufferFull) !== 0;
+  }
+  private set bufferFull(on: boolean) {
+    this.setFlag(Flag.BufferFull, on);
+  }
+
+  private setFlag(flag: Flag, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
   }
 
   /** What the decoder hands its events to: this, or the inflating sink in front of it. */
@@ -405,8 +443,10 @@ export class Attempt implements DecoderSink {
     const opening = this.opening!;
     const negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
     opening.negotiator = negotiator;
-    const request = createHandshakeRequest({ ...opening.requestOptions!, extensions: negotiator?.offer() });
+    const requestOptions = opening.requestOptions!;
     opening.requestOptions = undefined;
+    requestOptions.extensions = negotiator?.offer(); // our own object (Route.request), not the user's
+    const request = createHandshakeRequest(requestOptions);
     this.handshake = new HandshakeReader(
       { key: request.key, protocols: request.protocols, extensions: negotiator ? [negotiator] : [] },
       (error) => this.handshakeFailed(error),
@@ -455,7 +495,7 @@ export class Attempt implements DecoderSink {
     this.opening = undefined;
     const response = opening.response!;
     clearTimeout(opening.timer);
-    this.openedAt = Date.now();
+    this.openedAt = clockMs();
     const negotiated = opening.negotiator?.negotiated;
     // Declined (undefined): the decoder then refuses RSV1 with 1002 (it alone checks RSV1).
     this.decoder?.setCompression(negotiated !== undefined);
@@ -630,7 +670,7 @@ export class Attempt implements DecoderSink {
     } else if (this.failCode !== undefined) {
       code = this.failCode;
     }
-    const openForMs = this.openedAt === undefined ? undefined : Date.now() - this.openedAt;
+    const openForMs = this.openedAt === undefined ? undefined : clockMs() - this.openedAt;
     this.host.attemptEnded(this, { code, reason, error: this.reported, openForMs, redirectTo: this.opening?.redirectTo });
   }
 
@@ -654,6 +694,22 @@ export class Attempt implements DecoderSink {
     this.bufferFull = false;
     this.host.attemptBuffer('drain');
   }
+}
+
+/** The bits of `Attempt.flags`. */
+const enum Flag {
+  UserPaused = 1,
+  InboundDone = 2,
+  CloseWaiting = 4,
+  CloseSent = 8,
+  BufferFull = 16,
+}
+
+const CLOCK_ORIGIN_MS = Date.now();
+
+/** `Date.now()` from when this module loaded: an integer V8 keeps in a field as is for 24 days, where `Date.now()` needs a heap number. */
+function clockMs(): number {
+  return Date.now() - CLOCK_ORIGIN_MS;
 }
 
 /**

@@ -229,6 +229,8 @@ const OPTION_NAMES: Record<keyof WebSocketClientOptions, true> = {
   perMessageDeflate: true,
 };
 
+const OPTION_NAME_LIST = Object.keys(OPTION_NAMES);
+
 const RECONNECT_NAMES: Record<keyof ReconnectOptions, true> = {
   initialDelayMs: true,
   maxDelayMs: true,
@@ -239,6 +241,8 @@ const RECONNECT_NAMES: Record<keyof ReconnectOptions, true> = {
   shouldReconnect: true,
 };
 
+const RECONNECT_NAME_LIST = Object.keys(RECONNECT_NAMES);
+
 /**
  * Checks every option (a plain JavaScript caller gets no help from the
  * types) and fills in the defaults. Throws a `UsageError` with
@@ -247,7 +251,7 @@ const RECONNECT_NAMES: Record<keyof ReconnectOptions, true> = {
  */
 export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOptions {
   if (!isObject(options)) invalidOption('options', 'an object', options);
-  checkKnownKeys('', options, Object.keys(OPTION_NAMES));
+  checkKnownKeys('', options, OPTION_NAME_LIST);
   const o = options as Record<keyof WebSocketClientOptions, unknown>;
   const headers = normalizeHeaders(o.headers);
   validateHeaders(headers);
@@ -336,7 +340,7 @@ function resolveReconnect(value: unknown): ResolvedOptions['reconnect'] {
   if (value === true) return DEFAULT_RECONNECT;
   if (!isObject(value)) invalidOption('reconnect', 'true, false or an object of reconnect options', value);
   const r = value as Record<string, unknown>;
-  checkKnownKeys('reconnect', r, Object.keys(RECONNECT_NAMES));
+  checkKnownKeys('reconnect', r, RECONNECT_NAME_LIST);
   const multiplier = r.multiplier ?? DEFAULT_BACKOFF.multiplier;
   if (typeof multiplier !== 'number' || !Number.isFinite(multiplier) || multiplier < 1) {
     invalidOption('reconnect.multiplier', 'a finite number >= 1', multiplier);

@@ -72,11 +72,16 @@ export class Route {
     return { host: target.hostHeader, path: target.path, headers: this.headers(options.headers), protocols: options.protocols, origin: options.origin };
   }
 
-  /** The user's headers, plus a Basic Authorization from `user:password@` in the URL, minus credentials once off the first host. */
-  private headers(userHeaders: Record<string, string | string[]> | undefined): Record<string, string | string[]> {
+  /**
+   * The user's headers, plus a Basic Authorization from `user:password@` in
+   * the URL, minus credentials once off the first host. The user's record
+   * itself (shared, never changed) when there is nothing to add or remove.
+   */
+  private headers(userHeaders: Record<string, string | string[]> | undefined): Record<string, string | string[]> | undefined {
+    const authorization = urlAuthorization(this.current.url);
+    if (authorization === undefined && !this.crossedHosts) return userHeaders;
     const headers: Record<string, string | string[]> = { ...userHeaders };
     const names = Object.keys(headers);
-    const authorization = urlAuthorization(this.current.url);
     if (authorization !== undefined && !names.some((n) => n.toLowerCase() === 'authorization')) headers['Authorization'] = authorization;
     if (this.crossedHosts) {
       for (const name of Object.keys(headers)) {

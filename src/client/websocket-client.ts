@@ -105,8 +105,10 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     this.href = target.url.href;
     this.url = redactUrl(target.url);
     this.options = resolveOptions(options);
+    // The first connect() goes there (no second parse of the URL).
+    this.route = new Route(target);
     // Headers, protocols and origin are checked at construction (without building a request).
-    validateHandshakeRequest(new Route(target).request(this.options));
+    validateHandshakeRequest(this.route.request(this.options));
     // Made only when there is a signal: an idle connection keeps no closure it does not need.
     this.options.signal?.addEventListener(
       'abort',
@@ -332,7 +334,8 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   // Attempts.
 
   private startAttempt(redirected: boolean): void {
-    if (!redirected) this.route = new Route(parseWebSocketUrl(this.href));
+    // A connect() or reconnection starts from the URL given: the constructor's route, or a new one.
+    if (!redirected && this.route?.redirects !== 0) this.route = new Route(parseWebSocketUrl(this.href));
     this.started = true;
     const route = this.route!;
     this.attempt = new Attempt(this.host, this.options, route.current, route.request(this.options), route.redirects, this.paused);
@@ -424,8 +427,17 @@ class ClientHost implements AttemptHost {
 
   attemptConnected(): void {
     const c = this.client;
-    guard(() => c.onConnect?.(c));
-    guard(() => c.emit('connect'));
+    // As guard(), without two closures per handshake.
+    try {
+      c.onConnect?.(c);
+    } catch (error) {
+      rethrowLater(error);
+    }
+    try {
+      c.emit('connect');
+    } catch (error) {
+      rethrowLater(error);
+    }
   }
 
   attemptOpened(attempt: Attempt, response: HandshakeResponse): void {
@@ -436,8 +448,16 @@ class ClientHost implements AttemptHost {
     c['queue'] = undefined;
     c['forgetRoute']();
     if (queue !== undefined) for (const message of queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
-    guard(() => c.onWebSocketConnect?.(c, response));
-    guard(() => c.emit('open', response));
+    try {
+      c.onWebSocketConnect?.(c, response);
+    } catch (error) {
+      rethrowLater(error);
+    }
+    try {
+      c.emit('open', response);
+    } catch (error) {
+      rethrowLater(error);
+    }
     c['promises']?.attemptOpened(response);
   }
 
