@@ -231,13 +231,13 @@ function parseResponseHead(statusLine: string, fieldLines: string[]): HandshakeR
   const status = Number(match[2]);
   const { headers, rawHeaders } = parseHeaderFields(fieldLines, 'response', { status });
   // An open connection keeps its 101: the strings every 101 carries are shared, not one copy
-  // per connection, and no string kept is a slice of the whole head (which it would keep alive).
-  for (let i = 0; i < rawHeaders.length; i++) rawHeaders[i] = kept(rawHeaders[i]!);
-  for (const name in headers) headers[name] = kept(headers[name]!);
+  // per connection (the others are made its own once verified: see verifyHandshakeResponse).
+  for (let i = 0; i < rawHeaders.length; i++) rawHeaders[i] = shared(rawHeaders[i]!);
+  for (const name in headers) headers[name] = shared(headers[name]!);
   return {
     status,
-    statusText: kept(match[3] ?? ''),
-    httpVersion: kept(match[1]!),
+    statusText: shared(match[3] ?? ''),
+    httpVersion: shared(match[1]!),
     headers,
     // A copy of exactly its length: the array push() grew has room to spare, kept as long as the connection.
     rawHeaders: rawHeaders.slice(),
@@ -268,15 +268,20 @@ const COMMON_STRINGS = new Map(
 /** V8 makes a string of this many characters or more taken from another a view of it (a sliced string). */
 const SLICED_STRING_MIN_CHARS = 13;
 
+function shared(text: string): string {
+  return COMMON_STRINGS.get(text) ?? text;
+}
+
 /**
- * `text` as the connection keeps it: the shared copy of a common string, or
- * a string of its own, not a view of the response head. The head is latin1
- * text, so a latin1 round trip copies it exactly.
+ * `text` as a kept response holds it: a string of its own, not a view of
+ * the response head (which a view would keep alive). Common strings are
+ * shared constants already; short ones are copies already. The head is
+ * latin1 text, so a latin1 round trip copies it exactly.
  */
-function kept(text: string): string {
-  const common = COMMON_STRINGS.get(text);
-  if (common !== undefined) return common;
-  return text.length < SLICED_STRING_MIN_CHARS ? text : Buffer.from(text, 'latin1').toString('latin1');
+function ownString(text: string, accept: string): string {
+  if (text === accept) return accept;
+  if (text.length < SLICED_STRING_MIN_CHARS || COMMON_STRINGS.has(text)) return text;
+  return Buffer.from(text, 'latin1').toString('latin1');
 }
 
 /** One extension in a Sec-WebSocket-Extensions header (RFC 6455 9.1). */
@@ -360,10 +365,6 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
   if (accept === undefined) fail(ErrorCode.HandshakeAccept, 'response has no Sec-WebSocket-Accept header');
   const expected = acceptValue(options.key);
   if (accept !== expected) fail(ErrorCode.HandshakeAccept, 'Sec-WebSocket-Accept does not match the key sent');
-  // The same text, as our own string: the one parsed is a slice of the whole response head, which it would keep alive.
-  response.headers['sec-websocket-accept'] = expected;
-  const raw = response.rawHeaders;
-  for (let i = 1; i < raw.length; i += 2) if (raw[i] === expected) raw[i] = expected;
   const protocol = response.headers['sec-websocket-protocol'];
   if (protocol !== undefined && !options.protocols.includes(protocol)) {
     fail(ErrorCode.HandshakeProtocol, `server selected subprotocol ${JSON.stringify(protocol)}, which was not offered`);
@@ -390,4 +391,11 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
       }
     }
   }
+  // Verified: the response may be kept as long as the connection. No string of it may be a view of the head.
+  const raw = response.rawHeaders;
+  for (let i = 0; i < raw.length; i++) raw[i] = ownString(raw[i]!, expected);
+  const headers = response.headers;
+  for (const name in headers) headers[name] = ownString(headers[name]!, expected);
+  response.protocol = headers['sec-websocket-protocol'];
+  response.extensions = headers['sec-websocket-extensions'];
 }
