@@ -251,6 +251,41 @@ const RECONNECT_NAME_LIST = Object.keys(RECONNECT_NAMES);
  */
 export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOptions {
   if (!isObject(options)) invalidOption('options', 'an object', options);
+  const key = plainOptionsKey(options as Record<string, unknown>);
+  const known = key === undefined ? undefined : resolvedByKey.get(key);
+  if (known !== undefined) return known;
+  const resolved = resolveAll(options);
+  if (key !== undefined) {
+    if (resolvedByKey.size >= RESOLVED_BY_KEY_MAX) resolvedByKey.clear();
+    resolvedByKey.set(key, Object.freeze(resolved));
+  }
+  return resolved;
+}
+
+/**
+ * Resolved options shared by the clients given the same options of plain
+ * values (numbers, strings, booleans): a pool of a thousand clients made
+ * alike holds one object of options, not a thousand (issue 12). Frozen, as
+ * they are shared. Options holding an object (headers, tls, a signal, a
+ * function, ...) are resolved for each client.
+ */
+const resolvedByKey = new Map<string, ResolvedOptions>();
+const RESOLVED_BY_KEY_MAX = 64;
+
+/** A key that says which plain values `options` holds, or undefined when one is not a plain value. */
+function plainOptionsKey(options: Record<string, unknown>): string | undefined {
+  let key = '';
+  for (const name of Object.keys(options)) {
+    const value = options[name];
+    const type = typeof value;
+    if (type !== 'number' && type !== 'string' && type !== 'boolean' && value !== undefined) return undefined;
+    // Quoted names and strings, typed others: no two different options make the same key ('1' is not 1).
+    key += `${JSON.stringify(name)}:${type === 'string' ? JSON.stringify(value) : `${type} ${String(value)}`},`;
+  }
+  return key;
+}
+
+function resolveAll(options: WebSocketClientOptions): ResolvedOptions {
   checkKnownKeys('', options, OPTION_NAME_LIST);
   const o = options as Record<keyof WebSocketClientOptions, unknown>;
   const headers = normalizeHeaders(o.headers);

@@ -82,6 +82,26 @@ describe('options: each client holds only what differs from the shared defaults'
   });
 });
 
+describe('options of plain values: one resolved object for all clients given the same', () => {
+  it('is shared (and frozen) for the same plain values, and not for other values or object options', () => {
+    const a = resolveOptions({ perMessageDeflate: false, reconnect: false });
+    expect(resolveOptions({ perMessageDeflate: false, reconnect: false })).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(resolveOptions({ perMessageDeflate: false, reconnect: true })).not.toBe(a);
+    const headers = { 'X-A': '1' };
+    expect(resolveOptions({ headers })).not.toBe(resolveOptions({ headers }));
+    expect(resolveOptions({ headers }).headers).toEqual({ 'X-A': '1' });
+  });
+
+  it('a refused option is refused every time, and a string is not taken for a number', () => {
+    for (let i = 0; i < 2; i++) {
+      expect(() => resolveOptions({ maxRedirects: '5' } as never)).toThrow(expect.objectContaining({ code: 'WSP_ERR_INVALID_OPTION' }));
+    }
+    expect(resolveOptions({ maxRedirects: 3 }).maxRedirects).toBe(3);
+    expect(() => resolveOptions({ maxRedirects: '3' } as never)).toThrow(expect.objectContaining({ code: 'WSP_ERR_INVALID_OPTION' }));
+  });
+});
+
 describe('the URL is kept as one string and parsed again when needed', () => {
   it('every reconnection goes to the URL given, with its credentials', async () => {
     const s = await server();
