@@ -90,12 +90,8 @@ export class Attempt implements DecoderSink {
   private deflater: MessageDeflater | undefined;
   /** Made by the first message that spans pieces (most connections never see one). */
   private assembler: MessageAssembler | undefined;
-  private closeTimer: NodeJS.Timeout | undefined;
-  /** The one error reported for this attempt. */
-  private reported: WebSocketError | undefined;
-  private closeReceivedFrame: { code: number | undefined; reason: string } | undefined;
-  /** The code of the close frame we failed the connection with. */
-  private failCode: number | undefined;
+  /** How the attempt is ending: made by the first error, close frame or close timer (see the accessors below). */
+  private ending: Ending | undefined;
   /** When the 101 arrived, in ms on `clockMs()` (a small integer, kept without a heap number). */
   private openedAt: number | undefined;
 
@@ -163,6 +159,36 @@ export class Attempt implements DecoderSink {
 
   private setFlag(flag: Flag, on: boolean): void {
     this.flags = on ? this.flags | flag : this.flags & ~flag;
+  }
+
+  private get closeTimer(): NodeJS.Timeout | undefined {
+    return this.ending?.closeTimer;
+  }
+  private set closeTimer(timer: NodeJS.Timeout | undefined) {
+    (this.ending ??= new Ending()).closeTimer = timer;
+  }
+
+  /** The one error reported for this attempt. */
+  private get reported(): WebSocketError | undefined {
+    return this.ending?.reported;
+  }
+  private set reported(error: WebSocketError | undefined) {
+    (this.ending ??= new Ending()).reported = error;
+  }
+
+  private get closeReceivedFrame(): { code: number | undefined; reason: string } | undefined {
+    return this.ending?.closeReceivedFrame;
+  }
+  private set closeReceivedFrame(frame: { code: number | undefined; reason: string } | undefined) {
+    (this.ending ??= new Ending()).closeReceivedFrame = frame;
+  }
+
+  /** The code of the close frame we failed the connection with. */
+  private get failCode(): number | undefined {
+    return this.ending?.failCode;
+  }
+  private set failCode(code: number | undefined) {
+    (this.ending ??= new Ending()).failCode = code;
   }
 
   /** What the decoder hands its events to: this, or the inflating sink in front of it. */
@@ -707,9 +733,15 @@ const enum Flag {
 
 const CLOCK_ORIGIN_MS = Date.now();
 
-/** `Date.now()` from when this module loaded: an integer V8 keeps in a field as is for 24 days, where `Date.now()` needs a heap number. */
+/**
+ * `Date.now()` from when this module loaded: for 12 days a small integer,
+ * which V8 keeps in a field as is, where `Date.now()` needs a heap number
+ * (`| 0` makes it one: a difference of two doubles is a double); later a
+ * double again, as exact.
+ */
 function clockMs(): number {
-  return Date.now() - CLOCK_ORIGIN_MS;
+  const ms = Date.now() - CLOCK_ORIGIN_MS;
+  return ms <= 0x3fffffff ? ms | 0 : ms;
 }
 
 /**
@@ -737,6 +769,14 @@ class Opening {
     public requestOptions: HandshakeRequestOptions | undefined,
     readonly redirectsSoFar: number,
   ) {}
+}
+
+/** How an attempt is ending; an open idle connection has none yet (issue 12: idle memory). */
+class Ending {
+  closeTimer: NodeJS.Timeout | undefined;
+  reported: WebSocketError | undefined;
+  closeReceivedFrame: { code: number | undefined; reason: string } | undefined;
+  failCode: number | undefined;
 }
 
 /** The attempt a socket feeds, for the shared listeners below. */
