@@ -78,19 +78,17 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   private readonly href: string;
   /**
    * Where the attempts of this connect() (or reconnection) go: the URL given,
-   * or where redirects sent them. Made by each, let go at the end or once open,
+   * or where redirects sent them. The constructor's serves the first
+   * connect(), a new one each later one; let go at the end or once open,
    * unless a redirect was followed (`currentUrl` then needs it).
    */
   private route: Route | undefined;
   private readonly options: ResolvedOptions;
   private attempt: Attempt | undefined;
-  /** Whether connect() was ever called: `'idle'` before, `'closed'` between attempts. */
-  private started = false;
+  /** `started`, `paused` and `userClosed` as bits (see their accessors): one field, not three. */
+  private flags = 0;
   /** Made by the first send() that has to wait, let go when emptied at open. */
   private queue: SendQueue | undefined;
-  private paused = false;
-  /** close() or terminate() was called: no sending, no reconnecting, until connect() or reconnect(). */
-  private userClosed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** reconnect() was called while an attempt was still ending: its delay. */
   private reconnectAfterEnd: number | undefined;
@@ -118,6 +116,30 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
       },
       { once: true },
     );
+  }
+
+  /** Whether connect() was ever called: `'idle'` before, `'closed'` between attempts. */
+  private get started(): boolean {
+    return (this.flags & STARTED) !== 0;
+  }
+  private set started(on: boolean) {
+    this.flags = on ? this.flags | STARTED : this.flags & ~STARTED;
+  }
+
+  /** pause() was called, and resume() not since. */
+  private get paused(): boolean {
+    return (this.flags & PAUSED) !== 0;
+  }
+  private set paused(on: boolean) {
+    this.flags = on ? this.flags | PAUSED : this.flags & ~PAUSED;
+  }
+
+  /** close() or terminate() was called: no sending, no reconnecting, until connect() or reconnect(). */
+  private get userClosed(): boolean {
+    return (this.flags & USER_CLOSED) !== 0;
+  }
+  private set userClosed(on: boolean) {
+    this.flags = on ? this.flags | USER_CLOSED : this.flags & ~USER_CLOSED;
   }
 
   /**
@@ -338,12 +360,11 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (!redirected && this.route?.redirects !== 0) this.route = new Route(parseWebSocketUrl(this.href));
     this.started = true;
     const route = this.route!;
-    this.attempt = new Attempt(this.host, this.options, route.current, route.request(this.options), route.redirects, this.paused);
+    // A host per attempt (the attempt alone keeps it): the client keeps no field for it.
+    this.attempt = new Attempt(new ClientHost(this), this.options, route.current, route.request(this.options), route.redirects, this.paused);
     this.attempt.start();
   }
 
-  /** What the attempts report back: kept off the public surface, one small object per client. */
-  private readonly host: AttemptHost = new ClientHost(this);
 
   /** The attempt is over: report the close, maybe reconnect (or follow a redirect). */
   private attemptEnded(attempt: Attempt, end: AttemptEnd): void {
@@ -415,6 +436,11 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (this.listenerCount('error') > 0) guard(() => this.emit('error', error));
   }
 }
+
+/** The bits of `WebSocketClient.flags`. */
+const STARTED = 1;
+const PAUSED = 2;
+const USER_CLOSED = 4;
 
 /**
  * The client's side of `AttemptHost` as prototype methods, not a closure
