@@ -251,14 +251,10 @@ const RECONNECT_NAME_LIST = Object.keys(RECONNECT_NAMES);
  */
 export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOptions {
   if (!isObject(options)) invalidOption('options', 'an object', options);
-  const key = plainOptionsKey(options as Record<string, unknown>);
-  const known = key === undefined ? undefined : resolvedByKey.get(key);
-  if (known !== undefined) return known;
+  const node = isPlainObject(options) ? plainOptionsNode(options as Record<string, unknown>) : undefined;
+  if (node?.resolved !== undefined) return node.resolved;
   const resolved = resolveAll(options);
-  if (key !== undefined) {
-    if (resolvedByKey.size >= RESOLVED_BY_KEY_MAX) resolvedByKey.clear();
-    resolvedByKey.set(key, Object.freeze(resolved));
-  }
+  if (node !== undefined) node.resolved = Object.freeze(resolved);
   return resolved;
 }
 
@@ -268,21 +264,44 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
  * alike holds one object of options, not a thousand (issue 12). Frozen, as
  * they are shared. Options holding an object (headers, tls, a signal, a
  * function, ...) are resolved for each client.
+ *
+ * A tree with a level per option given, in the order given: from a node,
+ * option name, then its value (a Map key: '1' is not 1), lead to the next.
+ * Looking up builds nothing, not even a string key. At most
+ * `PLAIN_OPTIONS_MAX_NODES` nodes; when full, it starts again empty.
  */
-const resolvedByKey = new Map<string, ResolvedOptions>();
-const RESOLVED_BY_KEY_MAX = 64;
+interface PlainOptionsNode {
+  resolved: ResolvedOptions | undefined;
+  next: Map<string, Map<unknown, PlainOptionsNode>> | undefined;
+}
 
-/** A key that says which plain values `options` holds, or undefined when one is not a plain value. */
-function plainOptionsKey(options: Record<string, unknown>): string | undefined {
-  let key = '';
-  for (const name of Object.keys(options)) {
+let plainOptionsRoot: PlainOptionsNode = { resolved: undefined, next: undefined };
+let plainOptionsNodes = 0;
+const PLAIN_OPTIONS_MAX_NODES = 256;
+
+/** The node of `options`' plain values (made if new), or undefined when one is not a plain value or a name is not an option. */
+function plainOptionsNode(options: Record<string, unknown>): PlainOptionsNode | undefined {
+  let node = plainOptionsRoot;
+  for (const name in options) {
+    if (!Object.hasOwn(OPTION_NAMES, name)) return undefined; // resolveAll() refuses it
     const value = options[name];
     const type = typeof value;
     if (type !== 'number' && type !== 'string' && type !== 'boolean' && value !== undefined) return undefined;
-    // Quoted names and strings, typed others: no two different options make the same key ('1' is not 1).
-    key += `${JSON.stringify(name)}:${type === 'string' ? JSON.stringify(value) : `${type} ${String(value)}`},`;
+    const byValue = (node.next ??= new Map()).get(name) ?? new Map<unknown, PlainOptionsNode>();
+    if (byValue.size === 0) node.next.set(name, byValue);
+    let child = byValue.get(value);
+    if (child === undefined) {
+      if (++plainOptionsNodes > PLAIN_OPTIONS_MAX_NODES) {
+        plainOptionsRoot = { resolved: undefined, next: undefined };
+        plainOptionsNodes = 0;
+        return undefined;
+      }
+      child = { resolved: undefined, next: undefined };
+      byValue.set(value, child);
+    }
+    node = child;
   }
-  return key;
+  return node;
 }
 
 function resolveAll(options: WebSocketClientOptions): ResolvedOptions {

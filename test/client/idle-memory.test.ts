@@ -91,6 +91,9 @@ describe('options of plain values: one resolved object for all clients given the
     const headers = { 'X-A': '1' };
     expect(resolveOptions({ headers })).not.toBe(resolveOptions({ headers }));
     expect(resolveOptions({ headers }).headers).toEqual({ 'X-A': '1' });
+    // Options that are not a plain object (here one inheriting a value) are resolved as given.
+    expect(resolveOptions(Object.create({ pingIntervalMs: 5 }) as never).pingIntervalMs).toBe(5);
+    expect(resolveOptions({}).pingIntervalMs).toBe(0);
   });
 
   it('a refused option is refused every time, and a string is not taken for a number', () => {
