@@ -151,6 +151,12 @@ function summarize(values) {
   return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
+/** The result whose value is the median of `results` (the lower middle one of an even count). */
+function medianResult(results) {
+  const sorted = [...results].sort((a, b) => a.value - b.value);
+  return sorted[(sorted.length - 1) >> 1];
+}
+
 function fmt(value, unit) {
   if (unit === 'µs') return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
   if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
@@ -343,64 +349,79 @@ async function main() {
     for (let round = 1; round <= rounds; round++) {
       for (const w of workloads) {
         const peers = peersFor(w, args.peers);
-        // Rotate the order each round, so no peer always runs first or last.
-        const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
-        for (const peer of order) {
-          const entry = (entries.get(w.id)[peer.name] ??= { samples: [], byRound: [], extra: [], extraByRound: [], errors: [], notes: [] });
-          if (skippedPeers.has(peer.name)) {
-            entry.skipped = skippedPeers.get(peer.name);
-            continue;
-          }
-          const job = {
-            workload: w.id,
-            peer: peer.name,
-            port,
-            warmupMs: mode.warmupMs,
-            durationMs: mode.durationMs,
-            idleConnections: mode.idleConnections,
-            idleInFlight: mode.idleInFlight,
-            idleWarmConnections: mode.idleWarmConnections,
-            deflateConnections: mode.deflateConnections,
-          };
-          const execArgv = ['--expose-gc', ...(peer.execArgv ?? [])];
-          if (peer.name === 'node') execArgv.push('--disable-warning=ExperimentalWarning');
-          if (args.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${w.id}.${peer.name}.r${round}.cpuprofile`);
-          const file = w.kind === 'mask' ? 'mask.js' : peer.file;
-          // echo-64-1cpu: the load server and the child share CPU 0 (every thread of both),
-          // so a round trip pays for two wake-ups on one core, as a small VM would.
-          let serverAffinity;
-          let onSpawn;
-          if (w.oneCpu && taskset) {
-            serverAffinity = affinityOf(server.pid);
-            pin(server.pid, '0');
-            onSpawn = (child) => {
-              if (!pin(child.pid, '0')) entry.notes.push('taskset could not pin the child');
-            };
-          } else if (w.oneCpu) {
-            entry.notes.push('taskset not found: client and server ran unpinned (the row then equals echo-64)');
-          }
-          const result = await measureInChild(file, job, execArgv, mode.childTimeoutMs + mode.durationMs, peer.env, onSpawn);
-          if (serverAffinity) pin(server.pid, serverAffinity);
-          let line;
-          if (result.skipped) {
-            skippedPeers.set(peer.name, result.skipped);
-            entry.skipped = result.skipped;
-            line = `skipped: ${result.skipped}`;
-          } else if (result.error) {
-            failures++;
-            entry.errors.push(result.error);
-            line = `ERROR ${result.error}`;
-          } else {
-            entry.samples.push(result.value);
-            entry.byRound[round - 1] = result.value;
-            if (result.extra) {
-              entry.extra.push(result.extra);
-              entry.extraByRound[round - 1] = result.extra;
+        // A row with `slices` (the latency rows) runs every peer that many times per round,
+        // interleaved (A B C A B C ...), so a burst of load from the other jobs on the machine
+        // falls on all of them; the round's value is each peer's median slice.
+        const slices = args.quick ? 1 : (w.slices ?? 1);
+        const sliced = new Map();
+        for (let slice = 0; slice < slices; slice++) {
+          // Rotate the order each round (and slice), so no peer always runs first or last.
+          const order = peers.map((_, i) => peers[(i + round - 1 + slice) % peers.length]);
+          for (const peer of order) {
+            const entry = (entries.get(w.id)[peer.name] ??= { samples: [], byRound: [], extra: [], extraByRound: [], errors: [], notes: [] });
+            if (skippedPeers.has(peer.name)) {
+              entry.skipped = skippedPeers.get(peer.name);
+              continue;
             }
-            for (const note of result.notes ?? []) entry.notes.push(note);
-            line = fmt(result.value, w.unit) + (w.unit === 'µs' || w.unit === 'KiB' ? '' : ` ${w.unit}`);
+            const job = {
+              workload: w.id,
+              peer: peer.name,
+              port,
+              warmupMs: mode.warmupMs,
+              // A slice is half a measurement: slices x (warm-up + half) keeps the row a few seconds per peer.
+              durationMs: slices > 1 ? Math.round(mode.durationMs / 2) : mode.durationMs,
+              idleConnections: mode.idleConnections,
+              idleInFlight: mode.idleInFlight,
+              idleWarmConnections: mode.idleWarmConnections,
+              deflateConnections: mode.deflateConnections,
+            };
+            const execArgv = ['--expose-gc', ...(peer.execArgv ?? [])];
+            if (peer.name === 'node') execArgv.push('--disable-warning=ExperimentalWarning');
+            if (args.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${w.id}.${peer.name}.r${round}${slices > 1 ? `s${slice + 1}` : ''}.cpuprofile`);
+            const file = w.kind === 'mask' ? 'mask.js' : peer.file;
+            // echo-64-1cpu: the load server and the child share CPU 0 (every thread of both),
+            // so a round trip pays for two wake-ups on one core, as a small VM would.
+            let serverAffinity;
+            let onSpawn;
+            if (w.oneCpu && taskset) {
+              serverAffinity = affinityOf(server.pid);
+              pin(server.pid, '0');
+              onSpawn = (child) => {
+                if (!pin(child.pid, '0')) entry.notes.push('taskset could not pin the child');
+              };
+            } else if (w.oneCpu) {
+              entry.notes.push('taskset not found: client and server ran unpinned (the row then equals echo-64)');
+            }
+            const result = await measureInChild(file, job, execArgv, mode.childTimeoutMs + mode.durationMs, peer.env, onSpawn);
+            if (serverAffinity) pin(server.pid, serverAffinity);
+            let line;
+            if (result.skipped) {
+              skippedPeers.set(peer.name, result.skipped);
+              entry.skipped = result.skipped;
+              line = `skipped: ${result.skipped}`;
+            } else if (result.error) {
+              failures++;
+              entry.errors.push(result.error);
+              line = `ERROR ${result.error}`;
+            } else {
+              (sliced.get(peer.name) ?? sliced.set(peer.name, []).get(peer.name)).push(result);
+              for (const note of result.notes ?? []) entry.notes.push(note);
+              line = fmt(result.value, w.unit) + (w.unit === 'µs' || w.unit === 'KiB' ? '' : ` ${w.unit}`);
+            }
+            const sliceNote = slices > 1 ? ` (slice ${slice + 1}/${slices})` : '';
+            console.error(`[${round}/${rounds}] ${w.id} ${peer.name}${sliceNote}: ${line}`);
           }
-          console.error(`[${round}/${rounds}] ${w.id} ${peer.name}: ${line}`);
+        }
+        for (const [name, results] of sliced) {
+          const entry = entries.get(w.id)[name];
+          const result = medianResult(results);
+          entry.samples.push(result.value);
+          entry.byRound[round - 1] = result.value;
+          const extra = slices > 1 ? { ...result.extra, slices: results.map((x) => x.value) } : result.extra;
+          if (extra) {
+            entry.extra.push(extra);
+            entry.extraByRound[round - 1] = extra;
+          }
         }
       }
     }

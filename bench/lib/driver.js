@@ -139,18 +139,20 @@ async function measureEcho(peer, workload, base, job) {
   while (now() < end) await roundTrip();
   if (sizeOf(last) !== payload.bytes) throw new Error(`${workload.id}: echo of ${sizeOf(last)} bytes, sent ${payload.bytes}`);
   const samples = [];
+  const cpu0 = process.cpuUsage();
   end = now() + job.durationMs;
   while (now() < end) {
     const t = now();
     await roundTrip();
     samples.push(now() - t);
   }
+  const cpuUs = cpuPerMessageUs(cpu0, samples.length);
   await conn.close();
   samples.sort((a, b) => a - b);
   const us = (ms) => ms * 1000;
   return {
     value: us(percentile(samples, 0.5)),
-    extra: { samples: samples.length, p90Us: us(percentile(samples, 0.9)), p99Us: us(percentile(samples, 0.99)) },
+    extra: { samples: samples.length, p90Us: us(percentile(samples, 0.9)), p99Us: us(percentile(samples, 0.99)), cpuUs },
   };
 }
 

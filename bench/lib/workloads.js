@@ -36,7 +36,7 @@ export const RELAY_PEERS = [
 export const MASK_PEERS = [
   { name: 'byte-loop', title: 'byte loop (naive)' },
   { name: 'buffer-copy', title: 'Buffer.copy (memcpy)' },
-  { name: 'js-word-loop', title: 'wspipe JS word loop (in place)' },
+  { name: 'js-word-loop', title: 'wspipe JS loop (in place; words from 128 B)' },
   { name: 'wasm-simd', title: 'wspipe wasm SIMD (in place)' },
   { name: 'mask-in-place', title: 'wspipe maskInPlace' },
   { name: 'mask-into', title: 'wspipe maskInto' },
@@ -48,6 +48,8 @@ const TEXT16 = 'abcdefghijklmnop';
 
 /** A second row for throughput workloads: the client's CPU time per message (↓), steadier under load. */
 const CPU_ROW = [{ key: 'cpuUs', title: '… client CPU per message', unit: 'µs', better: 'lower' }];
+/** The same for a round trip (the client's send and its receive of the echo). */
+const ECHO_CPU_ROW = [{ key: 'cpuUs', title: '… client CPU per round trip', unit: 'µs', better: 'lower' }];
 
 export const WORKLOADS = [
   { id: 'recv-text16', title: 'receive 16-byte text', unit: 'msg/s', better: 'higher', kind: 'receive', path: '/blast/text16', expectBytes: 16, alsoShow: CPU_ROW },
@@ -58,9 +60,11 @@ export const WORKLOADS = [
   { id: 'send-text16', title: 'send 16-byte text', unit: 'msg/s', better: 'higher', kind: 'send', payload: { text: TEXT16 }, batchBytes: 64 * 1024, alsoShow: CPU_ROW },
   { id: 'send-bin64k', title: 'send 64 KiB binary (masked)', unit: 'msg/s', better: 'higher', kind: 'send', payload: { binaryBytes: 64 * 1024 }, batchBytes: 1 << 20, alsoShow: CPU_ROW },
   { id: 'send-bin1m', title: 'send 1 MiB binary (masked)', unit: 'msg/s', better: 'higher', kind: 'send', payload: { binaryBytes: 1 << 20 }, batchBytes: 1 << 20, alsoShow: CPU_ROW },
-  { id: 'echo-64', title: 'echo round trip 64 B, p50', unit: 'µs', better: 'lower', kind: 'echo', payload: { binaryBytes: 64 } },
+  // Latency rows: `slices` short runs of every peer per round, interleaved (see run.js), since
+  // a p50 of one run moves with the machine's load by more than the peers differ.
+  { id: 'echo-64', title: 'echo round trip 64 B, p50', unit: 'µs', better: 'lower', kind: 'echo', payload: { binaryBytes: 64 }, slices: 5, alsoShow: ECHO_CPU_ROW },
   // run.js pins the client and the load server to one CPU (taskset) for this row.
-  { id: 'echo-64-1cpu', title: 'echo round trip 64 B, p50, client and server on one CPU', unit: 'µs', better: 'lower', kind: 'echo', payload: { binaryBytes: 64 }, oneCpu: true },
+  { id: 'echo-64-1cpu', title: 'echo round trip 64 B, p50, client and server on one CPU', unit: 'µs', better: 'lower', kind: 'echo', payload: { binaryBytes: 64 }, oneCpu: true, slices: 5, alsoShow: ECHO_CPU_ROW },
   // Marginal memory of idle connections (issue 12): RSS and JS heap after a forced GC.
   {
     id: 'idle-rss',

@@ -22,6 +22,16 @@ import { proxyForUrl } from './proxy.js';
 import { decideRedirect } from './redirect.js';
 import { openTransport, toConnectionError } from './transport.js';
 import { MessageStreamer } from './message-streamer.js';
+import {
+  attachReadSink,
+  DIRECT_READ_MIN_BYTES,
+  GATHER_READ_MIN_BYTES,
+  headerReadBuffer,
+  LARGE_MESSAGE_BYTES,
+  READ_SINK,
+  SOCKET_READ,
+  type ReadSink,
+} from './socket-reader.js';
 
 /** How an attempt ended, for the client's close report and its reconnect decision. */
 export interface AttemptEnd {
@@ -65,7 +75,7 @@ export interface AttemptHost {
  * stages (`FrameDecoderStream`, `FrameEncoderStream`) remain for users who
  * compose their own pipelines.
  */
-export class Attempt implements DecoderSink {
+export class Attempt implements DecoderSink, ReadSink {
   /** Where the attempt is; changed only by `dispatch()`. */
   phase: Phase = 'connecting';
   /** The decoder's pause flag (DecoderSink), a plain field on the hot path: the client's pause(), or a streamed message's reader that is behind. */
@@ -94,6 +104,10 @@ export class Attempt implements DecoderSink {
   private ending: Ending | undefined;
   /** When the 101 arrived, in ms on `clockMs()` (a small integer, kept without a heap number). */
   private openedAt: number | undefined;
+  /** The read being decoded is in the shared read buffer (socket-reader.ts): what is kept of it is copied. */
+  private sharedRead = false;
+  /** The last message was large: the next may be too, so its header is read alone (see nextRead()). */
+  private lastMessageLarge = false;
 
   constructor(
     private readonly host: AttemptHost,
@@ -228,6 +242,8 @@ export class Attempt implements DecoderSink {
       proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(opening.target.url) : undefined),
       proxyTimeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
       createConnection: options.createConnection,
+      // Reads into memory we choose (plain TCP and unix sockets), unless the user gets views of the reads as they come.
+      onread: options.fragments === 'concat' ? SOCKET_READ : undefined,
       signal: this.abort!.signal,
       onTlsStart: () => this.dispatch('tcp-connected'),
     }).then(
@@ -273,7 +289,8 @@ export class Attempt implements DecoderSink {
     if (this.inboundDone) return; // the sink destroyed the connection
     if (decoder.finished) return this.inboundEnded();
     if (stopped < chunk.length) {
-      this.held = { chunk, offset: stopped };
+      // A remainder of the shared read buffer would be overwritten by the next read of any socket.
+      this.held = this.sharedRead ? { chunk: Buffer.from(chunk.subarray(stopped)), offset: 0 } : { chunk, offset: stopped };
       this.source?.pause();
     }
   }
@@ -301,6 +318,46 @@ export class Attempt implements DecoderSink {
     if (!this.inboundDone) this.feed(chunk, 0);
   }
 
+  /** A read of a socket opened with `SOCKET_READ` (ReadSink): as `inbound()`, copying what outlives it from the shared buffer. */
+  socketRead(bytes: Buffer, shared: boolean): void {
+    // Read into a fragmented message's buffer: its next pieces are moved down over what is read now.
+    if (!shared && this.assembler?.gathersInto(bytes)) shared = true;
+    // The head parser keeps a partial head; compressed pieces wait for zlib: both get their own copy.
+    // (The negotiator goes with the handshake state at open; a deflater is made when compression was negotiated.)
+    if (shared && (this.handshake !== undefined || this.deflater !== undefined)) {
+      bytes = Buffer.from(bytes);
+      shared = false;
+    }
+    this.sharedRead = shared;
+    try {
+      this.inbound(bytes);
+    } finally {
+      this.sharedRead = false;
+    }
+  }
+
+  /** Where the next read of the socket goes (ReadSink): undefined for the shared read buffer. */
+  nextRead(): Uint8Array | undefined {
+    const decoder = this.decoder;
+    const afterLarge = this.lastMessageLarge;
+    this.lastMessageLarge = false;
+    if (this.held !== undefined || this.inboundDone || this.handshake !== undefined || decoder === undefined) return undefined;
+    const assembler = this.assembler;
+    if (assembler !== undefined) {
+      // The rest of a large payload, straight into its message's buffer.
+      const rest = decoder.finalPayloadRemainingBytes;
+      const into = rest > 0 ? assembler.unfilled(DIRECT_READ_MIN_BYTES) : undefined;
+      if (into !== undefined && into.length === rest) return into;
+      // A fragmented message: on into the buffer it is gathered in.
+      if (decoder.inMessage) {
+        const gather = assembler.gatherInto(GATHER_READ_MIN_BYTES);
+        if (gather !== undefined) return gather;
+      }
+    }
+    // Another large message may follow: read its header alone, then its payload straight into its buffer.
+    return afterLarge ? headerReadBuffer() : undefined;
+  }
+
   /** `source` ended during the opening handshake (see `onSourceEnd`): a refusal is reported now, no answer at all is a lost connection. */
   sourceEnd(): void {
     try {
@@ -315,6 +372,8 @@ export class Attempt implements DecoderSink {
     if (this.inboundDone) return;
     this.inboundDone = true;
     this.held = undefined;
+    // A paused SOCKET_READ socket reads nothing, not even its end: let it read on (what comes is dropped) so it can close.
+    if (this.source !== undefined && !this.source.destroyed) this.source.resume();
     if (this.closeWaiting) {
       this.closeWaiting = false;
       process.nextTick(socketDone, this);
@@ -457,7 +516,7 @@ export class Attempt implements DecoderSink {
     if (this.options.createConnection === undefined) this.abort = undefined;
     if (socket instanceof net.Socket) socket.setNoDelay(true);
     // The listeners are shared functions that find this attempt on the socket: no closures per connection.
-    (socket as Carrier)[ATTEMPT] = this;
+    const early = attachReadSink(socket, this);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     if (socket.destroyed) {
@@ -499,6 +558,8 @@ export class Attempt implements DecoderSink {
     socket.on('drain', onDrain);
     socket.resume();
     this.dispatch('transport-ready');
+    // Reads of a SOCKET_READ socket that came before this attempt listened (a server that spoke first).
+    for (const bytes of early ?? []) if ((this.phase as Phase) === 'handshake') this.socketRead(bytes, false);
   }
 
   private dispatchResponse(response: HandshakeResponse): void {
@@ -570,19 +631,25 @@ export class Attempt implements DecoderSink {
         }
         this.host.attemptMessage(text, false);
       } else if (this.options.fragments === 'list') this.host.attemptMessage([chunk.subarray(start, end)], true);
-      else this.host.attemptMessage(chunk.subarray(start, end), true);
+      else if (this.sharedRead) {
+        this.lastMessageLarge = end - start >= LARGE_MESSAGE_BYTES;
+        this.host.attemptMessage(Buffer.from(chunk.subarray(start, end)), true);
+      } else this.host.attemptMessage(chunk.subarray(start, end), true);
       return;
     }
     const remaining = messageStart ? this.decoder?.messageRemainingBytes : undefined;
-    this.assembler ??= new MessageAssembler({ concat: this.options.fragments !== 'list' });
-    const message = this.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining);
+    this.assembler ??= new MessageAssembler({ concat: this.options.fragments !== 'list', gather: true, maxBytes: this.options.maxMessageBytes });
+    const message = this.assembler.add(opcode, chunk.subarray(start, end), messageStart, messageEnd, remaining, this.sharedRead);
     if (message === undefined) return;
+    this.lastMessageLarge = message.length >= LARGE_MESSAGE_BYTES;
     if (message.opcode === Opcode.Binary) this.host.attemptMessage(message.data, true);
     else this.host.attemptMessage((Array.isArray(message.data) ? Buffer.concat(message.data) : message.data).toString('utf8'), false);
   }
 
   control(opcode: number, payload: Buffer): void {
     if (this.phase !== 'open' && this.phase !== 'closing') return;
+    // The pong goes out at the end of the turn, and the user may keep the payload.
+    if (this.sharedRead) payload = Buffer.from(payload);
     if (opcode === Opcode.Ping) {
       // RFC 6455 5.5.2: answer with a pong carrying the same payload, unless we already sent a close.
       if (!this.closeSent) this.encoder!.enqueue({ opcode: Opcode.Pong, payload });
@@ -780,11 +847,10 @@ class Ending {
 }
 
 /** The attempt a socket feeds, for the shared listeners below. */
-const ATTEMPT = Symbol('wspipe.attempt');
-type Carrier = { [ATTEMPT]?: Attempt };
+type Carrier = { [READ_SINK]?: Attempt };
 
 function attemptOf(emitter: unknown): Attempt {
-  return (emitter as Carrier)[ATTEMPT]!;
+  return (emitter as Carrier)[READ_SINK]!;
 }
 
 function onInbound(this: Readable, chunk: Buffer): void {

@@ -24,6 +24,12 @@ export interface TransportRequest {
   createConnection?: ((target: ConnectTarget) => Duplex | Promise<Duplex>) | undefined;
   /** Aborting it destroys whatever is being opened and rejects. */
   signal: AbortSignal;
+  /**
+   * `net.connect`'s `onread`, for the plain TCP and unix sockets opened here
+   * (not TLS, a proxy tunnel or `createConnection`): such a socket emits no
+   * 'data' and hands its reads to `onread.callback` instead.
+   */
+  onread?: net.OnReadOpts | undefined;
   /** Called when TCP is up and the TLS handshake starts (when that moment can be seen). */
   onTlsStart?: (() => void) | undefined;
 }
@@ -55,7 +61,7 @@ export async function openTransport(request: TransportRequest): Promise<Duplex> 
   }
   if (socketPath !== undefined) {
     if (secure) return whenReady(tls.connect({ ...tlsOptions(request), path: socketPath }), 'secureConnect', signal);
-    return whenReady(net.connect({ path: socketPath }), 'connect', signal);
+    return whenReady(net.connect({ path: socketPath, onread: request.onread }), 'connect', signal);
   }
   if (request.proxy !== undefined) {
     const tunnel = await openProxyTunnel({ proxy: request.proxy, host, port, signal, timeoutMs: request.proxyTimeoutMs });
@@ -72,7 +78,7 @@ export async function openTransport(request: TransportRequest): Promise<Duplex> 
     if (request.onTlsStart) socket.once('connect', request.onTlsStart);
     return whenReady(socket, 'secureConnect', signal);
   }
-  return whenReady(net.connect({ host, port }), 'connect', signal);
+  return whenReady(net.connect({ host, port, onread: request.onread }), 'connect', signal);
 }
 
 function tlsOptions(request: TransportRequest): tls.ConnectionOptions {

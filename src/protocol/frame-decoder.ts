@@ -197,6 +197,17 @@ export class FrameDecoder {
     return this.fin ? this.remaining : undefined;
   }
 
+  /**
+   * Between `decode()` calls: how many payload bytes of the current data
+   * frame are still to come when that frame ends its message (FIN set) and
+   * is neither masked nor compressed, so the next bytes of the input are
+   * exactly those; else 0. Lets a reader put them straight where they belong.
+   */
+  get finalPayloadRemainingBytes(): number {
+    if (this.state !== State.Payload || !this.fin || this.masked || this.messageCompressed || isControlOpcode(this.opcode)) return 0;
+    return this.remaining;
+  }
+
   /** Whether a fragmented message is in progress. */
   get inMessage(): boolean {
     return this.messageOpcode !== 0;

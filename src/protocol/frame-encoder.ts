@@ -31,6 +31,8 @@ const SMALL_FRAME_BYTES = 16 * 1024;
 const MIN_SLAB_BYTES = 1024;
 const MAX_SLAB_BYTES = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** The key of the small frame being masked (see `addFrame`). */
+const frameKey = new Uint8Array(4);
 
 /** One writer function per key source, shared by every encoder that draws from it (not a closure per connection). */
 const keyWriters = new WeakMap<MaskKeySource, MaskKeyWriter>();
@@ -60,6 +62,8 @@ export class FrameEncoder {
   private slab: Buffer = EMPTY;
   private slabStart = 0;
   private slabEnd = 0;
+  /** Where the current batch began in this slab: what lies before it was taken already. */
+  private batchStart = 0;
   private out: Buffer[] = [];
   private outBytes = 0;
   /**
@@ -110,7 +114,14 @@ export class FrameEncoder {
       } else {
         if (isString) slab.write(payload, at, length, 'utf8');
         else slab.set(payload, at);
-        if (this.masked) maskSmall(slab, at, at + length, key);
+        if (this.masked) {
+          // The key's 4 bytes into a shared array: cheaper than a view of the slab per frame.
+          frameKey[0] = slab[key]!;
+          frameKey[1] = slab[key + 1]!;
+          frameKey[2] = slab[key + 2]!;
+          frameKey[3] = slab[key + 3]!;
+          maskInPlace(slab, at, at + length, frameKey);
+        }
       }
       this.slabEnd = at + length;
       return;
@@ -119,8 +130,8 @@ export class FrameEncoder {
     if (this.masked || isString) {
       // Large, and we must write its bytes anyway (masking, or encoding a string): one new
       // [header | payload] buffer, masked in a single pass (DESIGN zero-copy rule 2), so the
-      // socket gets one buffer per frame. Not from Node's pool: it is never small.
-      const frame = Buffer.allocUnsafeSlow(headerSize + length);
+      // socket gets one buffer per frame.
+      const frame = this.allocateFrame(headerSize + length);
       let at = writeFrameHeader(frame, 0, fin, rsv1, opcode, length, this.masked);
       const key = at;
       if (this.masked) {
@@ -156,6 +167,7 @@ export class FrameEncoder {
       this.slabStart = 0;
       this.slabEnd = 0;
     }
+    this.batchStart = this.slabEnd;
     const out = this.out;
     this.out = [];
     this.outBytes = 0;
@@ -168,15 +180,28 @@ export class FrameEncoder {
     return this.take();
   }
 
+  /**
+   * Memory for one large frame that the encoder writes whole (header, key,
+   * payload: every byte of it is overwritten). Not from Node's pool: it is
+   * never small. `FrameWriter` overrides it to recycle frames the socket has
+   * written.
+   */
+  protected allocateFrame(bytes: number): Buffer {
+    return Buffer.allocUnsafeSlow(bytes);
+  }
+
   private reserve(bytes: number): void {
     if (this.slab.length - this.slabEnd >= bytes) return;
-    // A slab filled within one batch means a burst: go straight to the largest size.
-    if (this.slabEnd > 0) this.slabHint = MAX_SLAB_BYTES;
+    // A slab filled within one batch means a burst: go straight to the largest size. (Not a slab
+    // filled by earlier batches: one message a turn would then get a 64 KiB slab, dropped again at
+    // the next take(), every few frames.)
+    if (this.slabEnd > this.batchStart) this.slabHint = MAX_SLAB_BYTES;
     this.closeSlabSegment();
     // Buffer.allocUnsafe takes small slabs from Node's shared pool.
     this.slab = Buffer.allocUnsafe(Math.max(this.slabHint, bytes));
     this.slabStart = 0;
     this.slabEnd = 0;
+    this.batchStart = 0;
   }
 
   private closeSlabSegment(): void {
@@ -219,26 +244,4 @@ function writeAscii(buffer: Buffer, at: number, text: string, key: number): void
   if (i < n) buffer[at + i] = text.charCodeAt(i++) ^ k0;
   if (i < n) buffer[at + i] = text.charCodeAt(i++) ^ k1;
   if (i < n) buffer[at + i] = text.charCodeAt(i) ^ k2;
-}
-
-/** Masks bytes that follow their own key in the same buffer (`key` is the key's offset). */
-function maskSmall(buffer: Buffer, start: number, end: number, key: number): void {
-  if (end - start >= 32) {
-    maskInPlace(buffer, start, end, buffer.subarray(key, key + 4));
-    return;
-  }
-  const k0 = buffer[key]!;
-  const k1 = buffer[key + 1]!;
-  const k2 = buffer[key + 2]!;
-  const k3 = buffer[key + 3]!;
-  let i = start;
-  for (; i + 3 < end; i += 4) {
-    buffer[i] ^= k0;
-    buffer[i + 1] ^= k1;
-    buffer[i + 2] ^= k2;
-    buffer[i + 3] ^= k3;
-  }
-  if (i < end) buffer[i++] ^= k0;
-  if (i < end) buffer[i++] ^= k1;
-  if (i < end) buffer[i] ^= k2;
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketClient, type WebSocketError } from '../../src/index.js';
+import { framePool } from '../../src/streams/frame-writer.js';
 import { createTestCertificate, type TestCertificate } from '../helpers/certificate.js';
 import { TestServer, type ReceivedMessage, type TestConnection } from '../helpers/test-server.js';
 import { ClientRecorder, waitUntil } from '../helpers/wait.js';
@@ -52,6 +53,36 @@ describe('wss: against a TLS server with a certificate made at test time', () =>
     const [data, isBinary] = (await events.first('message', 10_000)).args;
     expect(isBinary).toBe(true);
     expect((data as Buffer).equals(payload)).toBe(true);
+    ws.close();
+    await events.first('close', 5_000);
+  });
+
+  it('sends large messages back to back over TLS, each intact, while their frame memory is recycled', async () => {
+    framePool.clear();
+    const ws = new WebSocketClient(server.url(), { tls: { ca: certificate.cert } });
+    const events = new ClientRecorder(ws);
+    server.once('connection', (conn: TestConnection) => {
+      conn.on('message', (m: ReceivedMessage) => conn.send(m.data, m.binary));
+    });
+    // Sizes that share the pool's 4 KiB classes, so a frame reuses memory a longer one filled.
+    const sizes = [300_000, 299_990, 70_000, 69_999, 300_000, 1 << 20, (1 << 20) - 7, 20_000, 20_001, 70_000];
+    const payloads = sizes.map((size, n) => {
+      const payload = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) payload[i] = (i * 31 + n * 7) & 0xff;
+      return payload;
+    });
+    const received: Buffer[] = [];
+    ws.on('message', (data: Buffer) => received.push(data));
+    ws.onWebSocketConnect = async (conn) => {
+      for (const payload of payloads) {
+        conn.send(payload, { binary: true });
+        await new Promise((resolve) => setImmediate(resolve)); // one turn each: the written frames go back to the pool
+      }
+    };
+    ws.connect();
+    await waitUntil(() => received.length === payloads.length, 10_000, 'every echo');
+    for (const [i, data] of received.entries()) expect(data.equals(payloads[i]!), `message ${i}`).toBe(true);
+    expect(framePool.heldBytes).toBeGreaterThan(0); // the TLS socket's written frames went back to the pool
     ws.close();
     await events.first('close', 5_000);
   });

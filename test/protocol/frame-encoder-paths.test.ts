@@ -110,3 +110,30 @@ describe('FrameEncoder, large frames', () => {
     expect(out[1]).toBe(payload);
   });
 });
+
+describe('FrameEncoder, slab sizes', () => {
+  const slabOf = (buffer: Buffer): number => buffer.buffer.byteLength;
+
+  it('one small frame per batch keeps a small slab (no 64 KiB slab made and dropped every few frames)', () => {
+    const encoder = new FrameEncoder({ role: 'client', maskKey: fixedKey });
+    const payload = payloadOf(64);
+    const slabs = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      const [frame] = encoder.encode({ opcode: 2, payload });
+      expect(frame!.length).toBe(2 + 4 + 64);
+      slabs.add(slabOf(frame!));
+      expect(serverDecode([frame!])[0]!.data.equals(payload)).toBe(true);
+    }
+    // A 1 KiB slab from Node's shared pool (its ArrayBuffer is the pool's), never one of 64 KiB.
+    expect(Math.max(...slabs)).toBeLessThan(64 * 1024);
+  });
+
+  it('a burst that fills a slab within one batch goes to the largest slab', () => {
+    const encoder = new FrameEncoder({ role: 'client', maskKey: fixedKey });
+    const payload = payloadOf(64);
+    for (let i = 0; i < 100; i++) encoder.add({ opcode: 2, payload });
+    const out = encoder.take();
+    expect(serverDecode(out)).toHaveLength(100);
+    expect(slabOf(out.at(-1)!)).toBe(64 * 1024);
+  });
+});
