@@ -80,8 +80,8 @@ export class Attempt implements DecoderSink, ReadSink {
   phase: Phase = 'connecting';
   /** The decoder's pause flag (DecoderSink), a plain field on the hot path: the client's pause(), or a streamed message's reader that is behind. */
   paused: boolean;
-  /** The client's pause() alone. */
-  private userPaused: boolean;
+  /** Five booleans as bits (see the accessors below and `Flag`): one field, not five. */
+  private flags = 0;
   /** With `fragments: 'stream'`: binary messages as Readables; a reader that falls behind pauses the decoder. */
   private readonly streamer: MessageStreamer | undefined;
   socket: Duplex | undefined;
@@ -89,38 +89,21 @@ export class Attempt implements DecoderSink, ReadSink {
   private abort: AbortController | undefined = new AbortController();
   /** Reads the server's answer; let go at the 101. */
   private handshake: HandshakeReader | undefined;
+  /** What only the opening handshake needs; let go at the 101. */
+  private opening: Opening | undefined;
   private decoder: FrameDecoder | undefined;
-  /** What the decoder hands its events to: this, or the inflating sink in front of it. */
-  private sink: DecoderSink = this;
-  /** What feeds the decoder: the socket. */
-  private source: Readable | undefined;
   /** A read the sink paused in the middle of; `source` is paused meanwhile. */
   private held: { chunk: Buffer; offset: number } | undefined;
-  /** Nothing more will be decoded: a close frame or fault, the end of the input, or destroy(). */
-  private inboundDone = false;
-  /** The socket closed while decoded bytes were still to be delivered: report it when they are. */
-  private closeWaiting = false;
   private encoder: FrameWriter | undefined;
   private pinger: PingInjector | undefined;
   private inflateSink: PerMessageInflateSink | undefined;
   private deflater: MessageDeflater | undefined;
-  private negotiator: PerMessageDeflateNegotiator | undefined;
   /** Made by the first message that spans pieces (most connections never see one). */
   private assembler: MessageAssembler | undefined;
-  private handshakeTimer: NodeJS.Timeout | undefined;
-  private closeTimer: NodeJS.Timeout | undefined;
-  private request: { bytes: Buffer } | undefined;
-  /** The one error reported for this attempt. */
-  private reported: WebSocketError | undefined;
-  private closeReceivedFrame: { code: number | undefined; reason: string } | undefined;
-  private closeSent = false;
-  /** The code of the close frame we failed the connection with. */
-  private failCode: number | undefined;
-  /** A close() asked for before the handshake completed: sent once open. */
-  private deferredClose: Buffer | undefined;
+  /** How the attempt is ending: made by the first error, close frame or close timer (see the accessors below). */
+  private ending: Ending | undefined;
+  /** When the 101 arrived, in ms on `clockMs()` (a small integer, kept without a heap number). */
   private openedAt: number | undefined;
-  private redirectTo: ParsedUrl | undefined;
-  private bufferFull = false;
   /** The read being decoded is in the shared read buffer (socket-reader.ts): what is kept of it is copied. */
   private sharedRead = false;
   /** The last message was large: the next may be too, so its header is read alone (see nextRead()). */
@@ -129,12 +112,12 @@ export class Attempt implements DecoderSink, ReadSink {
   constructor(
     private readonly host: AttemptHost,
     private readonly options: ResolvedOptions,
-    readonly target: ParsedUrl,
-    /** Let go once the request is built: an open connection does not need it. */
-    private requestOptions: HandshakeRequestOptions | undefined,
-    private readonly redirectsSoFar: number,
+    target: ParsedUrl,
+    requestOptions: HandshakeRequestOptions,
+    redirectsSoFar: number,
     paused: boolean,
   ) {
+    this.opening = new Opening(target, requestOptions, redirectsSoFar);
     this.userPaused = paused;
     this.paused = paused;
     this.streamer =
@@ -149,6 +132,89 @@ export class Attempt implements DecoderSink, ReadSink {
         : undefined;
   }
 
+  /** The client's pause() alone. */
+  private get userPaused(): boolean {
+    return (this.flags & Flag.UserPaused) !== 0;
+  }
+  private set userPaused(on: boolean) {
+    this.setFlag(Flag.UserPaused, on);
+  }
+
+  /** Nothing more will be decoded: a close frame or fault, the end of the input, or destroy(). */
+  private get inboundDone(): boolean {
+    return (this.flags & Flag.InboundDone) !== 0;
+  }
+  private set inboundDone(on: boolean) {
+    this.setFlag(Flag.InboundDone, on);
+  }
+
+  /** The socket closed while decoded bytes were still to be delivered: report it when they are. */
+  private get closeWaiting(): boolean {
+    return (this.flags & Flag.CloseWaiting) !== 0;
+  }
+  private set closeWaiting(on: boolean) {
+    this.setFlag(Flag.CloseWaiting, on);
+  }
+
+  private get closeSent(): boolean {
+    return (this.flags & Flag.CloseSent) !== 0;
+  }
+  private set closeSent(on: boolean) {
+    this.setFlag(Flag.CloseSent, on);
+  }
+
+  /** 'bufferFull' was reported and 'drain' not yet. */
+  private get bufferFull(): boolean {
+    return (this.flags & Flag.BufferFull) !== 0;
+  }
+  private set bufferFull(on: boolean) {
+    this.setFlag(Flag.BufferFull, on);
+  }
+
+  private setFlag(flag: Flag, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
+  }
+
+  private get closeTimer(): NodeJS.Timeout | undefined {
+    return this.ending?.closeTimer;
+  }
+  private set closeTimer(timer: NodeJS.Timeout | undefined) {
+    (this.ending ??= new Ending()).closeTimer = timer;
+  }
+
+  /** The one error reported for this attempt. */
+  private get reported(): WebSocketError | undefined {
+    return this.ending?.reported;
+  }
+  private set reported(error: WebSocketError | undefined) {
+    (this.ending ??= new Ending()).reported = error;
+  }
+
+  private get closeReceivedFrame(): { code: number | undefined; reason: string } | undefined {
+    return this.ending?.closeReceivedFrame;
+  }
+  private set closeReceivedFrame(frame: { code: number | undefined; reason: string } | undefined) {
+    (this.ending ??= new Ending()).closeReceivedFrame = frame;
+  }
+
+  /** The code of the close frame we failed the connection with. */
+  private get failCode(): number | undefined {
+    return this.ending?.failCode;
+  }
+  private set failCode(code: number | undefined) {
+    (this.ending ??= new Ending()).failCode = code;
+  }
+
+  /** What the decoder hands its events to: this, or the inflating sink in front of it. */
+  private get sink(): DecoderSink {
+    return this.inflateSink ?? this;
+  }
+
+  /** What feeds the decoder: the socket. */
+  private get source(): Readable | undefined {
+    return this.socket;
+  }
+
   /** The client's pause() and resume(); a streamed message's reader may still hold reading back. */
   setPaused(paused: boolean): void {
     this.userPaused = paused;
@@ -158,13 +224,14 @@ export class Attempt implements DecoderSink, ReadSink {
   /** Opens the transport; the handshake timer covers the connect too. */
   start(): void {
     const timeoutMs = this.options.handshakeTimeoutMs;
+    const opening = this.opening!;
     if (timeoutMs > 0) {
-      this.handshakeTimer = setTimeout(() => {
+      opening.timer = setTimeout(() => {
         this.fail(new ConnectionError(ErrorCode.HandshakeTimeout, `the connection and opening handshake did not finish within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.handshakeTimer.unref();
+      opening.timer.unref();
     }
-    const { host, port, secure, socketPath } = this.target;
+    const { host, port, secure, socketPath } = opening.target;
     const options = this.options;
     openTransport({
       host,
@@ -172,7 +239,7 @@ export class Attempt implements DecoderSink, ReadSink {
       secure,
       socketPath,
       tls: options.tls,
-      proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(this.target.url) : undefined),
+      proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(opening.target.url) : undefined),
       proxyTimeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
       createConnection: options.createConnection,
       // Reads into memory we choose (plain TCP and unix sockets), unless the user gets views of the reads as they come.
@@ -256,7 +323,8 @@ export class Attempt implements DecoderSink, ReadSink {
     // Read into a fragmented message's buffer: its next pieces are moved down over what is read now.
     if (!shared && this.assembler?.gathersInto(bytes)) shared = true;
     // The head parser keeps a partial head; compressed pieces wait for zlib: both get their own copy.
-    if (shared && (this.handshake !== undefined || this.negotiator?.negotiated !== undefined)) {
+    // (The negotiator goes with the handshake state at open; a deflater is made when compression was negotiated.)
+    if (shared && (this.handshake !== undefined || this.deflater !== undefined)) {
       bytes = Buffer.from(bytes);
       shared = false;
     }
@@ -360,13 +428,13 @@ export class Attempt implements DecoderSink, ReadSink {
     switch (action) {
       case 'write-request':
         this.host.attemptConnected();
-        if (this.phase === 'handshake') this.socket!.write(this.request!.bytes);
-        this.request = undefined;
+        if (this.phase === 'handshake') this.socket!.write(this.opening!.request!.bytes);
+        this.opening!.request = undefined;
         return;
       case 'report-open':
         return this.opened();
       case 'defer-close':
-        this.deferredClose = closePayload;
+        this.opening!.deferredClose = closePayload;
         // The wait for the handshake to finish is bounded like a closing handshake.
         this.startCloseTimer();
         return;
@@ -457,11 +525,15 @@ export class Attempt implements DecoderSink, ReadSink {
       return;
     }
     const pmd = this.options.perMessageDeflate;
-    this.negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
-    const request = createHandshakeRequest({ ...this.requestOptions!, extensions: this.negotiator?.offer() });
-    this.requestOptions = undefined;
+    const opening = this.opening!;
+    const negotiator = pmd ? new PerMessageDeflateNegotiator(pmd) : undefined;
+    opening.negotiator = negotiator;
+    const requestOptions = opening.requestOptions!;
+    opening.requestOptions = undefined;
+    requestOptions.extensions = negotiator?.offer(); // our own object (Route.request), not the user's
+    const request = createHandshakeRequest(requestOptions);
     this.handshake = new HandshakeReader(
-      { key: request.key, protocols: request.protocols, extensions: this.negotiator ? [this.negotiator] : [] },
+      { key: request.key, protocols: request.protocols, extensions: negotiator ? [negotiator] : [] },
       (error) => this.handshakeFailed(error),
     );
     if (pmd) {
@@ -471,7 +543,6 @@ export class Attempt implements DecoderSink, ReadSink {
         limiter: zlibLimiterFor(pmd),
         resume: () => this.resumeReading(),
       });
-      this.sink = this.inflateSink;
     }
     this.decoder = new FrameDecoder({
       role: 'client',
@@ -480,8 +551,7 @@ export class Attempt implements DecoderSink, ReadSink {
       sinkValidatesWholeText: true,
     });
     this.encoder = new FrameWriter(socket, { role: 'client' });
-    this.source = socket;
-    this.request = request;
+    opening.request = request;
     socket.on('data', onInbound);
     // on(), not once(): once() would keep a wrapper object and a bound function per connection; 'end' comes once.
     socket.on('end', onSourceEnd);
@@ -492,29 +562,28 @@ export class Attempt implements DecoderSink, ReadSink {
     for (const bytes of early ?? []) if ((this.phase as Phase) === 'handshake') this.socketRead(bytes, false);
   }
 
-  private response: HandshakeResponse | undefined;
-
   private dispatchResponse(response: HandshakeResponse): void {
-    this.response = response;
+    this.opening!.response = response;
     this.dispatch('response');
   }
 
   /** A refused handshake: follow a redirect when allowed, else fail. */
   private handshakeFailed(error: unknown): void {
-    const decision = decideRedirect(error, this.target, this.redirectsSoFar, this.options);
+    const opening = this.opening!;
+    const decision = decideRedirect(error, opening.target, opening.redirectsSoFar, this.options);
     if (decision.kind === 'refuse') return this.fail(decision.error);
     if (decision.kind === 'not-a-redirect') return this.fail(asWebSocketError(error));
-    this.redirectTo = decision.to;
+    opening.redirectTo = decision.to;
     this.dispatch('redirect');
   }
 
   private opened(): void {
-    const response = this.response!;
-    this.response = undefined;
-    clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
-    this.openedAt = Date.now();
-    const negotiated = this.negotiator?.negotiated;
+    const opening = this.opening!;
+    this.opening = undefined;
+    const response = opening.response!;
+    clearTimeout(opening.timer);
+    this.openedAt = clockMs();
+    const negotiated = opening.negotiator?.negotiated;
     // Declined (undefined): the decoder then refuses RSV1 with 1002 (it alone checks RSV1).
     this.decoder?.setCompression(negotiated !== undefined);
     this.inflateSink?.negotiate(negotiated);
@@ -538,8 +607,7 @@ export class Attempt implements DecoderSink, ReadSink {
     }
     this.host.attemptOpened(this, response);
     // close() was called while connecting: what was queued went out first, now the closing handshake.
-    const deferred = this.deferredClose;
-    this.deferredClose = undefined;
+    const deferred = opening.deferredClose;
     if (deferred !== undefined && this.phase === 'open') this.requestClose(deferred);
   }
 
@@ -666,7 +734,7 @@ export class Attempt implements DecoderSink, ReadSink {
 
   /** The attempt is over: free everything and report the close, once. */
   private finish(): void {
-    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.opening?.timer);
     clearTimeout(this.closeTimer);
     this.pinger?.destroy();
     this.handshake?.destroy();
@@ -695,8 +763,8 @@ export class Attempt implements DecoderSink, ReadSink {
     } else if (this.failCode !== undefined) {
       code = this.failCode;
     }
-    const openForMs = this.openedAt === undefined ? undefined : Date.now() - this.openedAt;
-    this.host.attemptEnded(this, { code, reason, error: this.reported, openForMs, redirectTo: this.redirectTo });
+    const openForMs = this.openedAt === undefined ? undefined : clockMs() - this.openedAt;
+    this.host.attemptEnded(this, { code, reason, error: this.reported, openForMs, redirectTo: this.opening?.redirectTo });
   }
 
   /** Emits 'drain' once the buffered bytes are back under the mark; the socket's 'drain' calls it again. */
@@ -719,6 +787,63 @@ export class Attempt implements DecoderSink, ReadSink {
     this.bufferFull = false;
     this.host.attemptBuffer('drain');
   }
+}
+
+/** The bits of `Attempt.flags`. */
+const enum Flag {
+  UserPaused = 1,
+  InboundDone = 2,
+  CloseWaiting = 4,
+  CloseSent = 8,
+  BufferFull = 16,
+}
+
+const CLOCK_ORIGIN_MS = Date.now();
+
+/**
+ * `Date.now()` from when this module loaded: for 12 days a small integer,
+ * which V8 keeps in a field as is, where `Date.now()` needs a heap number
+ * (`| 0` makes it one: a difference of two doubles is a double); later a
+ * double again, as exact.
+ */
+function clockMs(): number {
+  const ms = Date.now() - CLOCK_ORIGIN_MS;
+  return ms <= 0x3fffffff ? ms | 0 : ms;
+}
+
+/**
+ * The part of an attempt that only the opening handshake needs: where it
+ * goes, the request, the handshake timer, the extension negotiation, a
+ * close() deferred until open. The attempt lets go of it at the 101, so an
+ * open connection keeps none of it (issue 12: idle memory).
+ */
+class Opening {
+  /** The connect and the opening handshake must finish by then (`handshakeTimeoutMs`). */
+  timer: NodeJS.Timeout | undefined;
+  /** The request, before it is written. */
+  request: { bytes: Buffer } | undefined;
+  negotiator: PerMessageDeflateNegotiator | undefined;
+  /** A close() asked for before the handshake completed: sent once open. */
+  deferredClose: Buffer | undefined;
+  /** The verified 101, from the reader to `opened()`. */
+  response: HandshakeResponse | undefined;
+  /** Set when the attempt ends to follow a redirect there. */
+  redirectTo: ParsedUrl | undefined;
+
+  constructor(
+    readonly target: ParsedUrl,
+    /** Let go once the request is built. */
+    public requestOptions: HandshakeRequestOptions | undefined,
+    readonly redirectsSoFar: number,
+  ) {}
+}
+
+/** How an attempt is ending; an open idle connection has none yet (issue 12: idle memory). */
+class Ending {
+  closeTimer: NodeJS.Timeout | undefined;
+  reported: WebSocketError | undefined;
+  closeReceivedFrame: { code: number | undefined; reason: string } | undefined;
+  failCode: number | undefined;
 }
 
 /** The attempt a socket feeds, for the shared listeners below. */

@@ -157,8 +157,9 @@ export function urlAuthorization(url: URL): string | undefined {
   return `Basic ${Buffer.from(credentials).toString('base64')}`;
 }
 
-/** `url` without its credentials, for display. */
+/** `url` without its credentials, for display: `url.href` itself (the same string) when it has none. */
 export function redactUrl(url: URL): string {
+  if (url.username === '' && url.password === '') return url.href;
   const copy = new URL(url.href);
   copy.username = '';
   copy.password = '';
@@ -228,6 +229,8 @@ const OPTION_NAMES: Record<keyof WebSocketClientOptions, true> = {
   perMessageDeflate: true,
 };
 
+const OPTION_NAME_LIST = Object.keys(OPTION_NAMES);
+
 const RECONNECT_NAMES: Record<keyof ReconnectOptions, true> = {
   initialDelayMs: true,
   maxDelayMs: true,
@@ -238,6 +241,8 @@ const RECONNECT_NAMES: Record<keyof ReconnectOptions, true> = {
   shouldReconnect: true,
 };
 
+const RECONNECT_NAME_LIST = Object.keys(RECONNECT_NAMES);
+
 /**
  * Checks every option (a plain JavaScript caller gets no help from the
  * types) and fills in the defaults. Throws a `UsageError` with
@@ -246,7 +251,61 @@ const RECONNECT_NAMES: Record<keyof ReconnectOptions, true> = {
  */
 export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOptions {
   if (!isObject(options)) invalidOption('options', 'an object', options);
-  checkKnownKeys('', options, Object.keys(OPTION_NAMES));
+  const node = isPlainObject(options) ? plainOptionsNode(options as Record<string, unknown>) : undefined;
+  if (node?.resolved !== undefined) return node.resolved;
+  const resolved = resolveAll(options);
+  if (node !== undefined) node.resolved = Object.freeze(resolved);
+  return resolved;
+}
+
+/**
+ * Resolved options shared by the clients given the same options of plain
+ * values (numbers, strings, booleans): a pool of a thousand clients made
+ * alike holds one object of options, not a thousand (issue 12). Frozen, as
+ * they are shared. Options holding an object (headers, tls, a signal, a
+ * function, ...) are resolved for each client.
+ *
+ * A tree with a level per option given, in the order given: from a node,
+ * option name, then its value (a Map key: '1' is not 1), lead to the next.
+ * Looking up builds nothing, not even a string key. At most
+ * `PLAIN_OPTIONS_MAX_NODES` nodes; when full, it starts again empty.
+ */
+interface PlainOptionsNode {
+  resolved: ResolvedOptions | undefined;
+  next: Map<string, Map<unknown, PlainOptionsNode>> | undefined;
+}
+
+let plainOptionsRoot: PlainOptionsNode = { resolved: undefined, next: undefined };
+let plainOptionsNodes = 0;
+const PLAIN_OPTIONS_MAX_NODES = 256;
+
+/** The node of `options`' plain values (made if new), or undefined when one is not a plain value or a name is not an option. */
+function plainOptionsNode(options: Record<string, unknown>): PlainOptionsNode | undefined {
+  let node = plainOptionsRoot;
+  for (const name in options) {
+    if (!Object.hasOwn(OPTION_NAMES, name)) return undefined; // resolveAll() refuses it
+    const value = options[name];
+    const type = typeof value;
+    if (type !== 'number' && type !== 'string' && type !== 'boolean' && value !== undefined) return undefined;
+    const byValue = (node.next ??= new Map()).get(name) ?? new Map<unknown, PlainOptionsNode>();
+    if (byValue.size === 0) node.next.set(name, byValue);
+    let child = byValue.get(value);
+    if (child === undefined) {
+      if (++plainOptionsNodes > PLAIN_OPTIONS_MAX_NODES) {
+        plainOptionsRoot = { resolved: undefined, next: undefined };
+        plainOptionsNodes = 0;
+        return undefined;
+      }
+      child = { resolved: undefined, next: undefined };
+      byValue.set(value, child);
+    }
+    node = child;
+  }
+  return node;
+}
+
+function resolveAll(options: WebSocketClientOptions): ResolvedOptions {
+  checkKnownKeys('', options, OPTION_NAME_LIST);
   const o = options as Record<keyof WebSocketClientOptions, unknown>;
   const headers = normalizeHeaders(o.headers);
   validateHeaders(headers);
@@ -257,18 +316,18 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
     invalidOption('tls', 'an object of tls.connect options', o.tls);
   }
   if (o.signal !== undefined && !isAbortSignal(o.signal)) invalidOption('signal', 'an AbortSignal', o.signal);
-  return {
+  return overDefaults({
     headers,
     protocols: normalizeProtocols(o.protocols),
     origin: o.origin as string | undefined,
-    handshakeTimeoutMs: checkDuration('handshakeTimeoutMs', o.handshakeTimeoutMs, 10_000),
+    handshakeTimeoutMs: checkDuration('handshakeTimeoutMs', o.handshakeTimeoutMs, DEFAULT_OPTIONS.handshakeTimeoutMs),
     messageType: checkEnum<'text' | 'binary', undefined>('messageType', o.messageType, ['text', 'binary'], undefined),
     pingIntervalMs,
     pongTimeoutMs: checkDuration('pongTimeoutMs', o.pongTimeoutMs, pingIntervalMs),
-    closeTimeoutMs: checkDuration('closeTimeoutMs', o.closeTimeoutMs, 5_000),
-    maxMessageBytes: checkSize('maxMessageBytes', o.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
-    maxQueuedBytes: checkSize('maxQueuedBytes', o.maxQueuedBytes, 16 * 1024 * 1024),
-    highWaterMarkBytes: checkSize('highWaterMarkBytes', o.highWaterMarkBytes, 1024 * 1024),
+    closeTimeoutMs: checkDuration('closeTimeoutMs', o.closeTimeoutMs, DEFAULT_OPTIONS.closeTimeoutMs),
+    maxMessageBytes: checkSize('maxMessageBytes', o.maxMessageBytes, DEFAULT_OPTIONS.maxMessageBytes),
+    maxQueuedBytes: checkSize('maxQueuedBytes', o.maxQueuedBytes, DEFAULT_OPTIONS.maxQueuedBytes),
+    highWaterMarkBytes: checkSize('highWaterMarkBytes', o.highWaterMarkBytes, DEFAULT_OPTIONS.highWaterMarkBytes),
     fragments: checkEnum('fragments', o.fragments, ['concat', 'list', 'stream'], 'concat'),
     tls: o.tls as TlsConnectionOptions | undefined,
     reconnect: resolveReconnect(o.reconnect),
@@ -278,15 +337,64 @@ export function resolveOptions(options: WebSocketClientOptions = {}): ResolvedOp
     proxy: checkProxy(o.proxy),
     proxyFromEnv: checkBoolean('proxyFromEnv', o.proxyFromEnv, false),
     followRedirects: checkBoolean('followRedirects', o.followRedirects, false),
-    maxRedirects: checkSize('maxRedirects', o.maxRedirects, 5),
-  };
+    maxRedirects: checkSize('maxRedirects', o.maxRedirects, DEFAULT_OPTIONS.maxRedirects),
+  });
+}
+
+/** The permessage-deflate options offered when none are given; shared, so frozen. */
+const DEFAULT_DEFLATE: ResolvedDeflateOptions = Object.freeze(normalizeDeflateOptions({}));
+
+/** `reconnect: true`: the default policy, shared, so frozen. */
+const DEFAULT_RECONNECT: NonNullable<ResolvedOptions['reconnect']> = Object.freeze({ ...DEFAULT_BACKOFF, shouldReconnect: undefined });
+
+/**
+ * Every option at its default, one frozen object for all clients: the
+ * resolved options of a client inherit from it and hold as their own only
+ * the options that differ (issue 12: an idle connection keeps a few bytes of
+ * options, not a copy of every default). Never mutated, though not frozen:
+ * a frozen prototype's properties could not be shadowed by assignment.
+ */
+const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = {
+  headers: undefined,
+  protocols: Object.freeze([]) as unknown as string[],
+  origin: undefined,
+  handshakeTimeoutMs: 10_000,
+  messageType: undefined,
+  pingIntervalMs: 0,
+  pongTimeoutMs: 0,
+  closeTimeoutMs: 5_000,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  highWaterMarkBytes: 1024 * 1024,
+  fragments: 'concat',
+  tls: undefined,
+  reconnect: undefined,
+  createConnection: undefined,
+  signal: undefined,
+  perMessageDeflate: DEFAULT_DEFLATE,
+  proxy: undefined,
+  proxyFromEnv: false,
+  followRedirects: false,
+  maxRedirects: 5,
+};
+
+const RESOLVED_NAMES = Object.keys(DEFAULT_OPTIONS) as (keyof ResolvedOptions)[];
+
+/** `resolved` as an object over `DEFAULT_OPTIONS` that holds only what differs from it. */
+function overDefaults(resolved: ResolvedOptions): ResolvedOptions {
+  const own = Object.create(DEFAULT_OPTIONS) as Record<keyof ResolvedOptions, unknown>;
+  for (const name of RESOLVED_NAMES) {
+    if (resolved[name] !== DEFAULT_OPTIONS[name]) own[name] = resolved[name];
+  }
+  return own as unknown as ResolvedOptions;
 }
 
 function resolveReconnect(value: unknown): ResolvedOptions['reconnect'] {
   if (value === undefined || value === false) return undefined;
-  if (value !== true && !isObject(value)) invalidOption('reconnect', 'true, false or an object of reconnect options', value);
-  const r = (value === true ? {} : value) as Record<string, unknown>;
-  checkKnownKeys('reconnect', r, Object.keys(RECONNECT_NAMES));
+  if (value === true) return DEFAULT_RECONNECT;
+  if (!isObject(value)) invalidOption('reconnect', 'true, false or an object of reconnect options', value);
+  const r = value as Record<string, unknown>;
+  checkKnownKeys('reconnect', r, RECONNECT_NAME_LIST);
   const multiplier = r.multiplier ?? DEFAULT_BACKOFF.multiplier;
   if (typeof multiplier !== 'number' || !Number.isFinite(multiplier) || multiplier < 1) {
     invalidOption('reconnect.multiplier', 'a finite number >= 1', multiplier);
@@ -309,7 +417,7 @@ function resolveReconnect(value: unknown): ResolvedOptions['reconnect'] {
 function resolveDeflate(value: unknown): ResolvedDeflateOptions | undefined {
   // On unless turned off, as in browsers, ws and python-websockets: the server decides.
   if (value === false) return undefined;
-  if (value === undefined || value === true) return normalizeDeflateOptions({});
+  if (value === undefined || value === true) return DEFAULT_DEFLATE;
   if (!isObject(value)) invalidOption('perMessageDeflate', 'true, false or an object of permessage-deflate options', value);
   return normalizeDeflateOptions(value as PerMessageDeflateOptions);
 }
@@ -351,7 +459,7 @@ function normalizeHeaders(value: unknown): Record<string, string | string[]> | u
 }
 
 function normalizeProtocols(value: unknown): string[] {
-  if (value === undefined) return [];
+  if (value === undefined) return DEFAULT_OPTIONS.protocols;
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list)) invalidOption('protocols', 'a string or an array of strings', value);
   validateProtocols(list);

@@ -42,7 +42,8 @@ export function decideRedirect(
 
 /**
  * Where the current connection attempt goes: the URL given, or where
- * redirects sent it, and the request that goes with it. A redirect that
+ * redirects sent it, and the request that goes with it. One per connect()
+ * or reconnection (each starts again from the URL given). A redirect that
  * leaves the original host stops Authorization and Cookie, which were meant
  * for that host.
  */
@@ -52,15 +53,8 @@ export class Route {
   redirects = 0;
   private crossedHosts = false;
 
-  constructor(readonly initial: ParsedUrl) {
+  constructor(initial: ParsedUrl) {
     this.current = initial;
-  }
-
-  /** A new connect() or reconnection starts from the URL given. */
-  restart(): void {
-    this.current = this.initial;
-    this.redirects = 0;
-    this.crossedHosts = false;
   }
 
   /** Moves on to `to`; returns where it came from. */
@@ -78,11 +72,16 @@ export class Route {
     return { host: target.hostHeader, path: target.path, headers: this.headers(options.headers), protocols: options.protocols, origin: options.origin };
   }
 
-  /** The user's headers, plus a Basic Authorization from `user:password@` in the URL, minus credentials once off the first host. */
-  private headers(userHeaders: Record<string, string | string[]> | undefined): Record<string, string | string[]> {
+  /**
+   * The user's headers, plus a Basic Authorization from `user:password@` in
+   * the URL, minus credentials once off the first host. The user's record
+   * itself (shared, never changed) when there is nothing to add or remove.
+   */
+  private headers(userHeaders: Record<string, string | string[]> | undefined): Record<string, string | string[]> | undefined {
+    const authorization = urlAuthorization(this.current.url);
+    if (authorization === undefined && !this.crossedHosts) return userHeaders;
     const headers: Record<string, string | string[]> = { ...userHeaders };
     const names = Object.keys(headers);
-    const authorization = urlAuthorization(this.current.url);
     if (authorization !== undefined && !names.some((n) => n.toLowerCase() === 'authorization')) headers['Authorization'] = authorization;
     if (this.crossedHosts) {
       for (const name of Object.keys(headers)) {

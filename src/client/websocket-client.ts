@@ -70,29 +70,41 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
 
   /** The URL given (without credentials); after a redirect the current one is `currentUrl`. */
   readonly url: string;
-  /** Where the current attempt goes: the URL given, or where redirects sent it. */
-  private readonly route: Route;
+  /**
+   * The URL given, credentials included: the same string as `url` when it has
+   * none. Every connect() and reconnection parses it again, so that an idle
+   * connection keeps one string of its URL and no URL objects (issue 12).
+   */
+  private readonly href: string;
+  /**
+   * Where the attempts of this connect() (or reconnection) go: the URL given,
+   * or where redirects sent them. The constructor's serves the first
+   * connect(), a new one each later one; let go at the end or once open,
+   * unless a redirect was followed (`currentUrl` then needs it).
+   */
+  private route: Route | undefined;
   private readonly options: ResolvedOptions;
   private attempt: Attempt | undefined;
-  /** Whether connect() was ever called: `'idle'` before, `'closed'` between attempts. */
-  private started = false;
-  private readonly queue: SendQueue;
-  private paused = false;
-  /** close() or terminate() was called: no sending, no reconnecting, until connect() or reconnect(). */
-  private userClosed = false;
+  /** `started`, `paused` and `userClosed` as bits (see their accessors): one field, not three. */
+  private flags = 0;
+  /** Made by the first send() that has to wait, let go when emptied at open. */
+  private queue: SendQueue | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** reconnect() was called while an attempt was still ending: its delay. */
   private reconnectAfterEnd: number | undefined;
   private retries = 0;
   private lastResponse: HandshakeResponse | undefined;
-  private readonly promises = new ConnectionPromises();
+  /** Made when `opened` or `closed` is first read, or at the first end (which it remembers). */
+  private promises: ConnectionPromises | undefined;
 
   constructor(url: string | URL, options: WebSocketClientOptions = {}) {
     super();
-    this.route = new Route(parseWebSocketUrl(url));
-    this.url = redactUrl(this.route.initial.url);
+    const target = parseWebSocketUrl(url);
+    this.href = target.url.href;
+    this.url = redactUrl(target.url);
     this.options = resolveOptions(options);
-    this.queue = new SendQueue(this.options.maxQueuedBytes);
+    // The first connect() goes there (no second parse of the URL).
+    this.route = new Route(target);
     // Headers, protocols and origin are checked at construction (without building a request).
     validateHandshakeRequest(this.route.request(this.options));
     // Made only when there is a signal: an idle connection keeps no closure it does not need.
@@ -104,6 +116,30 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
       },
       { once: true },
     );
+  }
+
+  /** Whether connect() was ever called: `'idle'` before, `'closed'` between attempts. */
+  private get started(): boolean {
+    return (this.flags & STARTED) !== 0;
+  }
+  private set started(on: boolean) {
+    this.flags = on ? this.flags | STARTED : this.flags & ~STARTED;
+  }
+
+  /** pause() was called, and resume() not since. */
+  private get paused(): boolean {
+    return (this.flags & PAUSED) !== 0;
+  }
+  private set paused(on: boolean) {
+    this.flags = on ? this.flags | PAUSED : this.flags & ~PAUSED;
+  }
+
+  /** close() or terminate() was called: no sending, no reconnecting, until connect() or reconnect(). */
+  private get userClosed(): boolean {
+    return (this.flags & USER_CLOSED) !== 0;
+  }
+  private set userClosed(on: boolean) {
+    this.flags = on ? this.flags | USER_CLOSED : this.flags & ~USER_CLOSED;
   }
 
   /**
@@ -128,7 +164,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return this.queue.bytes + (this.attempt?.bufferedAmount ?? 0);
+    return (this.queue?.bytes ?? 0) + (this.attempt?.bufferedAmount ?? 0);
   }
 
   /**
@@ -137,7 +173,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    * that ended the last attempt when it never opened and no other follows.
    */
   get opened(): Promise<HandshakeResponse> {
-    return this.promises.opened(this.attempt?.everOpened ? this.lastResponse : undefined, this.underWay());
+    return this.connectionPromises().opened(this.attempt?.everOpened ? this.lastResponse : undefined, this.underWay());
   }
 
   /**
@@ -147,7 +183,7 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
    * 1006 with its `error`.
    */
   get closed(): Promise<ConnectionClosed> {
-    return this.promises.closed(this.underWay());
+    return this.connectionPromises().closed(this.underWay());
   }
 
   /**
@@ -171,6 +207,10 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (ending) await this.closed;
   }
 
+  private connectionPromises(): ConnectionPromises {
+    return (this.promises ??= new ConnectionPromises());
+  }
+
   /** An attempt is running, a reconnect is planned, or connect() is still to come. */
   private underWay(): boolean {
     return this.attempt !== undefined || this.reconnectTimer !== undefined || !this.started;
@@ -178,7 +218,8 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
 
   /** The URL of the current attempt (differs from `url` after a redirect), without credentials. */
   get currentUrl(): string {
-    return redactUrl(this.route.current.url);
+    const route = this.route;
+    return route !== undefined && route.redirects > 0 ? redactUrl(route.current.url) : this.url;
   }
 
   /** Opens the connection. Calling it while connecting or open does nothing. */
@@ -219,8 +260,9 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
       this.report(new WebSocketError(ErrorCode.SendFailed, `cannot send: the connection is ${state}`));
       return false;
     }
-    this.queue.push(payload, opcode, options?.compress);
-    return this.queue.bytes < this.options.highWaterMarkBytes;
+    const queue = (this.queue ??= new SendQueue(this.options.maxQueuedBytes));
+    queue.push(payload, opcode, options?.compress);
+    return queue.bytes < this.options.highWaterMarkBytes;
   }
 
   /** Sends a ping with an optional payload of at most 125 bytes (`MAX_CONTROL_PAYLOAD_BYTES`). */
@@ -314,22 +356,22 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   // Attempts.
 
   private startAttempt(redirected: boolean): void {
-    if (!redirected) this.route.restart();
+    // A connect() or reconnection starts from the URL given: the constructor's route, or a new one.
+    if (!redirected && this.route?.redirects !== 0) this.route = new Route(parseWebSocketUrl(this.href));
     this.started = true;
-    const route = this.route;
-    this.attempt = new Attempt(this.host, this.options, route.current, route.request(this.options), route.redirects, this.paused);
+    const route = this.route!;
+    // A host per attempt (the attempt alone keeps it): the client keeps no field for it.
+    this.attempt = new Attempt(new ClientHost(this), this.options, route.current, route.request(this.options), route.redirects, this.paused);
     this.attempt.start();
   }
 
-  /** What the attempts report back: kept off the public surface, one small object per client. */
-  private readonly host: AttemptHost = new ClientHost(this);
 
   /** The attempt is over: report the close, maybe reconnect (or follow a redirect). */
   private attemptEnded(attempt: Attempt, end: AttemptEnd): void {
     if (this.attempt === attempt) this.attempt = undefined;
     if (end.redirectTo && !this.userClosed) {
       // Not an ending: the same connection attempt goes on at the new location.
-      const from = this.route.follow(end.redirectTo);
+      const from = this.route!.follow(end.redirectTo);
       guard(() => this.emit('redirect', { from: redactUrl(from.url), to: redactUrl(end.redirectTo!.url) }));
       if (this.attempt === undefined) this.startAttempt(true);
       return;
@@ -342,7 +384,8 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (planned && this.reconnectTimer === planned.timer) {
       guard(() => this.emit('reconnecting', { attempt: planned.attempt, delayMs: planned.delayMs }));
     }
-    this.promises.attemptEnded({ code: end.code, reason: end.reason, error: end.error }, this.underWay());
+    this.forgetRoute();
+    this.connectionPromises().attemptEnded({ code: end.code, reason: end.reason, error: end.error }, this.underWay());
   }
 
   private planReconnect(end: AttemptEnd): { timer: NodeJS.Timeout; attempt: number; delayMs: number } | undefined {
@@ -378,8 +421,13 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
   }
 
   private discardQueue(why: string): void {
-    const count = this.queue.take().length;
+    const count = this.queue?.take().length ?? 0;
     if (count > 0) this.report(new WebSocketError(ErrorCode.SendFailed, `${count} queued message(s) were not sent: ${why}`));
+  }
+
+  /** Lets the route go unless a redirect was followed (see `route`). */
+  private forgetRoute(): void {
+    if (this.route?.redirects === 0) this.route = undefined;
   }
 
   /** Reports an error to `onError` and to `'error'` listeners, never as an unhandled `'error'`. */
@@ -388,6 +436,11 @@ export class WebSocketClient extends TypedEventEmitter<WebSocketClientEvents> {
     if (this.listenerCount('error') > 0) guard(() => this.emit('error', error));
   }
 }
+
+/** The bits of `WebSocketClient.flags`. */
+const STARTED = 1;
+const PAUSED = 2;
+const USER_CLOSED = 4;
 
 /**
  * The client's side of `AttemptHost` as prototype methods, not a closure
@@ -400,18 +453,38 @@ class ClientHost implements AttemptHost {
 
   attemptConnected(): void {
     const c = this.client;
-    guard(() => c.onConnect?.(c));
-    guard(() => c.emit('connect'));
+    // As guard(), without two closures per handshake.
+    try {
+      c.onConnect?.(c);
+    } catch (error) {
+      rethrowLater(error);
+    }
+    try {
+      c.emit('connect');
+    } catch (error) {
+      rethrowLater(error);
+    }
   }
 
   attemptOpened(attempt: Attempt, response: HandshakeResponse): void {
     const c = this.client;
     c['lastResponse'] = response;
     // Messages sent before the handshake completed go first, in order.
-    for (const message of c['queue'].take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
-    guard(() => c.onWebSocketConnect?.(c, response));
-    guard(() => c.emit('open', response));
-    c['promises'].attemptOpened(response);
+    const queue = c['queue'];
+    c['queue'] = undefined;
+    c['forgetRoute']();
+    if (queue !== undefined) for (const message of queue.take()) attempt.sendFrame(message.opcode, message.payload, message.compress);
+    try {
+      c.onWebSocketConnect?.(c, response);
+    } catch (error) {
+      rethrowLater(error);
+    }
+    try {
+      c.emit('open', response);
+    } catch (error) {
+      rethrowLater(error);
+    }
+    c['promises']?.attemptOpened(response);
   }
 
   attemptMessage(data: string | Buffer | Buffer[], isBinary: boolean): void {

@@ -1,4 +1,4 @@
-import { createHash, randomFillSync } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { ErrorCode, HandshakeError, UsageError } from './errors.js';
 import { hasToken, HttpHeadReader, MAX_HEAD_BYTES, parseHeaderFields, TOKEN, trimOws } from './http-head.js';
 
@@ -75,7 +75,7 @@ let keyPoolOffset = keyPool.length;
  */
 export function generateKey(): string {
   if (keyPoolOffset === keyPool.length) {
-    randomFillSync(keyPool);
+    crypto.randomFillSync(keyPool);
     keyPoolOffset = 0;
   }
   const at = keyPoolOffset;
@@ -83,9 +83,14 @@ export function generateKey(): string {
   return keyPool.toString('base64', at, at + 16);
 }
 
+/** `crypto.hash()` (Node 20.12 and later): a one-shot digest that builds no Hash object per handshake. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash;
+
 /** The Sec-WebSocket-Accept a server must answer to `key` (RFC 6455 4.2.2). */
 export function acceptValue(key: string): string {
-  return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+  const input = key + WEBSOCKET_GUID;
+  if (oneShotHash !== undefined) return oneShotHash('sha1', input, 'base64');
+  return crypto.createHash('sha1').update(input).digest('base64');
 }
 
 /**
@@ -122,7 +127,8 @@ export function validateHeaders(headers: Record<string, string | string[]> | und
  * [RFC2616] and MUST all be unique strings" (RFC 7230 3.2.6 `token`).
  */
 export function validateProtocols(protocols: readonly unknown[]): void {
-  const seen = new Set<string>();
+  // Made only for a list that can repeat a name: most offer none or one.
+  const seen = protocols.length > 1 ? new Set<string>() : undefined;
   for (let i = 0; i < protocols.length; i++) {
     const p = protocols[i];
     if (typeof p !== 'string') {
@@ -134,10 +140,10 @@ export function validateProtocols(protocols: readonly unknown[]): void {
         `protocols[${i}] ${JSON.stringify(p)} is not a valid subprotocol: a non-empty token of visible ASCII without separators (RFC 6455 4.1)`,
       );
     }
-    if (seen.has(p)) {
+    if (seen?.has(p)) {
       throw new UsageError(ErrorCode.InvalidOption, `protocols lists ${JSON.stringify(p)} twice; each subprotocol must be unique (RFC 6455 4.1)`);
     }
-    seen.add(p);
+    seen?.add(p);
   }
 }
 
@@ -148,7 +154,7 @@ export function validateProtocols(protocols: readonly unknown[]): void {
  */
 export function validateHandshakeRequest(options: HandshakeRequestOptions): void {
   validateHeaders(options.headers);
-  validateProtocols(options.protocols ?? []);
+  if (options.protocols !== undefined) validateProtocols(options.protocols);
   if (!/^\/[\x21-\x7e]*$/.test(options.path)) {
     throw new UsageError(ErrorCode.InvalidUrl, 'request path must start with / and contain no spaces or control characters');
   }
@@ -157,23 +163,39 @@ export function validateHandshakeRequest(options: HandshakeRequestOptions): void
   }
 }
 
+const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
+
 /** Builds the client's opening handshake (RFC 6455 4.1). */
 export function createHandshakeRequest(options: HandshakeRequestOptions): HandshakeRequest {
   validateHandshakeRequest(options);
-  const protocols = options.protocols ?? [];
+  const protocols = options.protocols ?? NO_PROTOCOLS;
   const key = options.key ?? generateKey();
-  const user = options.headers ?? {};
-  const userNames = new Set(Object.keys(user).map((n) => n.toLowerCase()));
-  const lines = [`GET ${options.path} HTTP/1.1`];
-  if (!userNames.has('host')) lines.push(`Host: ${options.host}`);
-  lines.push('Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13');
-  if (options.origin !== undefined && !userNames.has('origin')) lines.push(`Origin: ${options.origin}`);
-  if (protocols.length > 0) lines.push(`Sec-WebSocket-Protocol: ${protocols.join(', ')}`);
-  if (options.extensions) lines.push(`Sec-WebSocket-Extensions: ${options.extensions}`);
-  for (const [name, value] of Object.entries(user)) {
-    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
+  const user = options.headers;
+  // A user's Host or Origin replaces ours.
+  let userHost = false;
+  let userOrigin = false;
+  if (user !== undefined) {
+    for (const name of Object.keys(user)) {
+      const lower = name.toLowerCase();
+      if (lower === 'host') userHost = true;
+      else if (lower === 'origin') userOrigin = true;
+    }
   }
-  return { bytes: Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), key, protocols };
+  // One string, line by line (no list of lines to join: each handshake's garbage counts, issue 12).
+  let head = `GET ${options.path} HTTP/1.1\r\n`;
+  if (!userHost) head += `Host: ${options.host}\r\n`;
+  head += `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n`;
+  if (options.origin !== undefined && !userOrigin) head += `Origin: ${options.origin}\r\n`;
+  if (protocols.length > 0) head += `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n`;
+  if (options.extensions) head += `Sec-WebSocket-Extensions: ${options.extensions}\r\n`;
+  if (user !== undefined) {
+    for (const name of Object.keys(user)) {
+      const value = user[name]!;
+      if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+      else for (const v of value) head += `${name}: ${v}\r\n`;
+    }
+  }
+  return { bytes: Buffer.from(head + '\r\n', 'latin1'), key, protocols };
 }
 
 /** The result of feeding bytes to a `HandshakeResponseParser`. */
@@ -208,7 +230,8 @@ function parseResponseHead(statusLine: string, fieldLines: string[]): HandshakeR
   }
   const status = Number(match[2]);
   const { headers, rawHeaders } = parseHeaderFields(fieldLines, 'response', { status });
-  // An open connection keeps its 101: the strings every 101 carries are shared, not one copy per connection.
+  // An open connection keeps its 101: the strings every 101 carries are shared, not one copy
+  // per connection (the others are made its own once verified: see verifyHandshakeResponse).
   for (let i = 0; i < rawHeaders.length; i++) rawHeaders[i] = shared(rawHeaders[i]!);
   for (const name in headers) headers[name] = shared(headers[name]!);
   return {
@@ -216,7 +239,8 @@ function parseResponseHead(statusLine: string, fieldLines: string[]): HandshakeR
     statusText: shared(match[3] ?? ''),
     httpVersion: shared(match[1]!),
     headers,
-    rawHeaders,
+    // A copy of exactly its length: the array push() grew has room to spare, kept as long as the connection.
+    rawHeaders: rawHeaders.slice(),
     protocol: headers['sec-websocket-protocol'],
     extensions: headers['sec-websocket-extensions'],
   };
@@ -241,8 +265,23 @@ const COMMON_STRINGS = new Map(
   ].map((s) => [s, s]),
 );
 
+/** V8 makes a string of this many characters or more taken from another a view of it (a sliced string). */
+const SLICED_STRING_MIN_CHARS = 13;
+
 function shared(text: string): string {
   return COMMON_STRINGS.get(text) ?? text;
+}
+
+/**
+ * `text` as a kept response holds it: a string of its own, not a view of
+ * the response head (which a view would keep alive). Common strings are
+ * shared constants already; short ones are copies already. The head is
+ * latin1 text, so a latin1 round trip copies it exactly.
+ */
+function ownString(text: string, accept: string): string {
+  if (text === accept) return accept;
+  if (text.length < SLICED_STRING_MIN_CHARS || COMMON_STRINGS.has(text)) return text;
+  return Buffer.from(text, 'latin1').toString('latin1');
 }
 
 /** One extension in a Sec-WebSocket-Extensions header (RFC 6455 9.1). */
@@ -326,10 +365,6 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
   if (accept === undefined) fail(ErrorCode.HandshakeAccept, 'response has no Sec-WebSocket-Accept header');
   const expected = acceptValue(options.key);
   if (accept !== expected) fail(ErrorCode.HandshakeAccept, 'Sec-WebSocket-Accept does not match the key sent');
-  // The same text, as our own string: the one parsed is a slice of the whole response head, which it would keep alive.
-  response.headers['sec-websocket-accept'] = expected;
-  const raw = response.rawHeaders;
-  for (let i = 1; i < raw.length; i += 2) if (raw[i] === expected) raw[i] = expected;
   const protocol = response.headers['sec-websocket-protocol'];
   if (protocol !== undefined && !options.protocols.includes(protocol)) {
     fail(ErrorCode.HandshakeProtocol, `server selected subprotocol ${JSON.stringify(protocol)}, which was not offered`);
@@ -356,4 +391,11 @@ export function verifyHandshakeResponse(response: HandshakeResponse, options: Ve
       }
     }
   }
+  // Verified: the response may be kept as long as the connection. No string of it may be a view of the head.
+  const raw = response.rawHeaders;
+  for (let i = 0; i < raw.length; i++) raw[i] = ownString(raw[i]!, expected);
+  const headers = response.headers;
+  for (const name in headers) headers[name] = ownString(headers[name]!, expected);
+  response.protocol = headers['sec-websocket-protocol'];
+  response.extensions = headers['sec-websocket-extensions'];
 }
