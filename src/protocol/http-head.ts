@@ -29,13 +29,17 @@ export interface RawHead {
   leftover: Buffer;
 }
 
+/** The empty buffer every reader starts with (never written: a zero-length view). */
+const NOTHING = Buffer.alloc(0);
+
 /**
  * Collects bytes until the blank line that ends a head (CRLF CRLF), then
  * splits the head into lines. Throws a `HandshakeError`
  * (`WSP_ERR_HANDSHAKE_TOO_LARGE`) when the head would exceed `maxBytes`.
  */
 export class HttpHeadReader {
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Nothing until the first chunk, then that chunk itself (copied only when a head spans reads). */
+  private buffered: Buffer = NOTHING;
   /** Where to resume the search for CRLF CRLF. */
   private searchFrom = 0;
 
