@@ -20,7 +20,7 @@ import { transition, type LifecycleAction, type LifecycleEvent, type Phase } fro
 import type { ParsedUrl, ResolvedOptions } from './options.js';
 import { proxyForUrl } from './proxy.js';
 import { decideRedirect } from './redirect.js';
-import { openTransport, toConnectionError } from './transport.js';
+import { cancelTransport, connectTransport, openTransport, toConnectionError, type TransportSink } from './transport.js';
 import { MessageStreamer } from './message-streamer.js';
 import {
   attachReadSink,
@@ -75,7 +75,7 @@ export interface AttemptHost {
  * stages (`FrameDecoderStream`, `FrameEncoderStream`) remain for users who
  * compose their own pipelines.
  */
-export class Attempt implements DecoderSink, ReadSink {
+export class Attempt implements DecoderSink, ReadSink, TransportSink {
   /** Where the attempt is; changed only by `dispatch()`. */
   phase: Phase = 'connecting';
   /** The decoder's pause flag (DecoderSink), a plain field on the hot path: the client's pause(), or a streamed message's reader that is behind. */
@@ -85,8 +85,13 @@ export class Attempt implements DecoderSink, ReadSink {
   /** With `fragments: 'stream'`: binary messages as Readables; a reader that falls behind pauses the decoder. */
   private readonly streamer: MessageStreamer | undefined;
   socket: Duplex | undefined;
-  /** Cancels the transport while it opens; let go once it is up unless a `createConnection` holds its signal. */
-  private abort: AbortController | undefined = new AbortController();
+  /**
+   * Cancels the transport while it opens: the socket being opened (plain TCP,
+   * TLS, unix: `cancelTransport()`), or, through a proxy or `createConnection`,
+   * the controller of `openTransport`'s signal. Let go once it is up unless a
+   * `createConnection` holds its signal.
+   */
+  private opener: AbortController | Duplex | undefined;
   /** Reads the server's answer; let go at the 101. */
   private handshake: HandshakeReader | undefined;
   /** What only the opening handshake needs; let go at the 101. */
@@ -226,30 +231,63 @@ export class Attempt implements DecoderSink, ReadSink {
     const timeoutMs = this.options.handshakeTimeoutMs;
     const opening = this.opening!;
     if (timeoutMs > 0) {
-      opening.timer = setTimeout(() => {
-        this.fail(new ConnectionError(ErrorCode.HandshakeTimeout, `the connection and opening handshake did not finish within ${timeoutMs} ms`));
-      }, timeoutMs);
+      // A shared function and this attempt as its argument: no closure per handshake.
+      opening.timer = setTimeout(handshakeTimedOut, timeoutMs, this);
       opening.timer.unref();
     }
     const { host, port, secure, socketPath } = opening.target;
     const options = this.options;
+    const proxy = options.proxy ?? (options.proxyFromEnv ? proxyForUrl(opening.target.url) : undefined);
+    // Reads into memory we choose (plain TCP and unix sockets), unless the user gets views of the reads as they come.
+    const onread = options.fragments === 'concat' ? SOCKET_READ : undefined;
+    if (proxy === undefined && options.createConnection === undefined) {
+      // The common path reports to this object's TransportSink methods: no AbortController,
+      // promise or closures per handshake (their garbage stays resident: issue 12).
+      this.opener = connectTransport({ host, port, secure, socketPath, tls: options.tls, onread }, this);
+      return;
+    }
+    const abort = new AbortController();
+    this.opener = abort;
     openTransport({
       host,
       port,
       secure,
       socketPath,
       tls: options.tls,
-      proxy: options.proxy ?? (options.proxyFromEnv ? proxyForUrl(opening.target.url) : undefined),
+      proxy,
       proxyTimeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
       createConnection: options.createConnection,
-      // Reads into memory we choose (plain TCP and unix sockets), unless the user gets views of the reads as they come.
-      onread: options.fragments === 'concat' ? SOCKET_READ : undefined,
-      signal: this.abort!.signal,
-      onTlsStart: () => this.dispatch('tcp-connected'),
+      onread,
+      signal: abort.signal,
+      onTlsStart: () => this.transportTcpConnected(),
     }).then(
       (socket) => this.transportReady(socket),
-      (error: unknown) => this.fail(toConnectionError(error)),
+      (error: unknown) => this.transportFailed(toConnectionError(error)),
     );
+  }
+
+  /** The handshake timer fired (see `handshakeTimedOut`). */
+  handshakeTimedOut(): void {
+    const timeoutMs = this.options.handshakeTimeoutMs;
+    this.fail(new ConnectionError(ErrorCode.HandshakeTimeout, `the connection and opening handshake did not finish within ${timeoutMs} ms`));
+  }
+
+  /** TCP is up and TLS starts (TransportSink). */
+  transportTcpConnected(): void {
+    this.dispatch('tcp-connected');
+  }
+
+  /** The transport could not be opened (TransportSink). */
+  transportFailed(error: WebSocketError): void {
+    this.fail(error);
+  }
+
+  /** Cancels the transport being opened, if any. */
+  private cancelOpening(): void {
+    const opener = this.opener;
+    if (opener instanceof AbortController) return opener.abort();
+    this.opener = undefined;
+    if (opener !== undefined) cancelTransport(opener);
   }
 
   /** Whether the handshake completed. */
@@ -505,7 +543,8 @@ export class Attempt implements DecoderSink, ReadSink {
     this.drained();
   }
 
-  private transportReady(socket: Duplex): void {
+  /** The transport is up (TransportSink): the handshake starts. */
+  transportReady(socket: Duplex): void {
     if (this.phase !== 'connecting' && this.phase !== 'tls') {
       socket.destroy(); // abandoned while it was being opened
       return;
@@ -513,7 +552,7 @@ export class Attempt implements DecoderSink, ReadSink {
     this.socket = socket;
     // Our own transport code listens to the signal only while it opens (an idle connection
     // need not keep an EventTarget); a user's createConnection may listen for longer.
-    if (this.options.createConnection === undefined) this.abort = undefined;
+    if (this.options.createConnection === undefined) this.opener = undefined;
     if (socket instanceof net.Socket) socket.setNoDelay(true);
     // The listeners are shared functions that find this attempt on the socket: no closures per connection.
     const early = attachReadSink(socket, this);
@@ -720,7 +759,7 @@ export class Attempt implements DecoderSink, ReadSink {
   private destroy(): void {
     // Nothing more is delivered, even what is left of the current read.
     this.setPaused(true);
-    this.abort?.abort();
+    this.cancelOpening();
     const socket = this.socket;
     if (socket === undefined) {
       setImmediate(socketDone, this); // the transport's promise settles on its own; transportReady() drops a late socket
@@ -754,7 +793,7 @@ export class Attempt implements DecoderSink, ReadSink {
     }
     this.assembler?.reset();
     this.streamer?.abort(this.reported ?? new ConnectionError(ErrorCode.ConnectionLost, 'the connection ended before the end of the message'));
-    this.abort?.abort();
+    this.cancelOpening();
     let code: number = CloseCode.AbnormalClosure;
     let reason = '';
     if (this.closeReceivedFrame) {
@@ -871,6 +910,10 @@ function onSocketClose(this: Duplex): void {
 
 function onDrain(this: Duplex): void {
   attemptOf(this).drain();
+}
+
+function handshakeTimedOut(attempt: Attempt): void {
+  attempt.handshakeTimedOut();
 }
 
 function socketDone(attempt: Attempt): void {

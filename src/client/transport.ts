@@ -73,15 +73,66 @@ export async function openTransport(request: TransportRequest): Promise<Duplex> 
     // `host`, Node would check against the tunnel socket's host: the proxy.
     return whenReady(tls.connect({ ...tlsOptions(request), socket: tunnel, host }), 'secureConnect', signal);
   }
-  if (secure) {
-    const socket = tls.connect({ ...tlsOptions(request), host, port });
-    if (request.onTlsStart) socket.once('connect', request.onTlsStart);
-    return whenReady(socket, 'secureConnect', signal);
-  }
-  return whenReady(net.connect({ host, port, onread: request.onread }), 'connect', signal);
+  const socket = openSocket(request);
+  return whenReady(socket, secure ? 'secureConnect' : 'connect', signal, secure && socketPath === undefined ? request.onTlsStart : undefined);
 }
 
-function tlsOptions(request: TransportRequest): tls.ConnectionOptions {
+/** What `connectTransport` opens: a plain TCP, TLS or unix socket (no proxy, no `createConnection`). */
+export type DirectTransportRequest = Omit<TransportRequest, 'proxy' | 'proxyTimeoutMs' | 'createConnection' | 'signal' | 'onTlsStart'>;
+
+/**
+ * Where `connectTransport` reports, through methods of one object: no
+ * promise and no closures per connection (issue 12: the garbage of every
+ * handshake stays resident as young-generation pages).
+ */
+export interface TransportSink {
+  /** TCP is up and the TLS handshake starts (TLS over TCP only). */
+  transportTcpConnected?(): void;
+  /** The socket is ready for the request (connected, TLS verified); our listeners are gone. */
+  transportReady(socket: Duplex): void;
+  /** Opening failed; the socket is destroyed. Never called after `cancelTransport()`. */
+  transportFailed(error: WebSocketError): void;
+  /**
+   * Our 'error' listener stays one turn after `transportReady`, for a caller
+   * that attaches its own only later (after a promise settles). Without it,
+   * the sink must listen for 'error' within `transportReady`.
+   */
+  readonly keepErrorListenerOneTurn?: boolean;
+}
+
+/**
+ * Opens a plain TCP, TLS or unix socket as `openTransport` does, reporting
+ * to `sink` instead of settling a promise: the cheap path of every client
+ * without a proxy or `createConnection`. Returns the socket being opened,
+ * which `cancelTransport()` cancels (the sink then hears nothing more).
+ * The sink must listen for the socket's 'error' itself in `transportReady`.
+ */
+export function connectTransport(request: DirectTransportRequest, sink: TransportSink): Duplex | undefined {
+  let socket: net.Socket;
+  try {
+    socket = openSocket(request);
+  } catch (cause) {
+    // As from openTransport: reported later, never from inside the caller's call.
+    queueMicrotask(() => sink.transportFailed(toConnectionError(cause)));
+    return undefined;
+  }
+  watch(socket, request.secure ? 'secureConnect' : 'connect', sink, request.secure && request.socketPath === undefined);
+  return socket;
+}
+
+/** Cancels a transport being opened by `connectTransport`: our listeners go, the socket is destroyed, nothing is reported. */
+export function cancelTransport(stream: Duplex): void {
+  unwatch(stream as Watched);
+  stream.destroy();
+}
+
+function openSocket(request: DirectTransportRequest): net.Socket {
+  const { host, port, secure, socketPath, onread } = request;
+  if (socketPath !== undefined) return secure ? tls.connect({ ...tlsOptions(request), path: socketPath }) : net.connect({ path: socketPath, onread });
+  return secure ? tls.connect({ ...tlsOptions(request), host, port }) : net.connect({ host, port, onread });
+}
+
+function tlsOptions(request: DirectTransportRequest): tls.ConnectionOptions {
   return {
     ...request.tls,
     servername: request.tls?.servername ?? defaultServername(request.host),
@@ -94,38 +145,93 @@ function aborted(): ConnectionError {
 }
 
 /** Resolves with `stream` once `readyEvent` fires (at once without one); rejects on error, close or abort. */
-function whenReady(stream: Duplex, readyEvent: string | undefined, signal: AbortSignal): Promise<Duplex> {
+function whenReady(stream: Duplex, readyEvent: ReadyEvent | undefined, signal: AbortSignal, onTlsStart?: () => void): Promise<Duplex> {
   if (signal.aborted) {
     stream.destroy();
     return Promise.reject(aborted());
   }
   if (readyEvent === undefined) return Promise.resolve(stream);
   return new Promise<Duplex>((resolve, reject) => {
-    let settled = false;
-    const settle = (error: WebSocketError | undefined): void => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener('abort', onAbort);
-      stream.off(readyEvent, onReady);
-      stream.off('close', onClose);
-      if (error) {
-        stream.destroy();
+    const onAbort = (): void => settle(stream as Watched, aborted());
+    const sink: TransportSink = {
+      transportTcpConnected: onTlsStart,
+      transportReady: (ready) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(ready);
+      },
+      transportFailed: (error) => {
+        signal.removeEventListener('abort', onAbort);
         reject(error);
-      } else {
-        resolve(stream);
-      }
-      // Kept for one turn, so that an 'error' emitted before the caller attached its own listener is not unhandled.
-      setImmediate(() => stream.off('error', onError));
+      },
+      keepErrorListenerOneTurn: true,
     };
-    const onReady = (): void => settle(undefined);
-    const onError = (error: unknown): void => settle(toConnectionError(error));
-    const onClose = (): void => settle(new ConnectionError(ErrorCode.ConnectFailed, 'could not connect: the transport closed before it was ready'));
-    const onAbort = (): void => settle(aborted());
-    stream.once(readyEvent, onReady);
-    stream.on('error', onError);
-    stream.once('close', onClose);
+    watch(stream, readyEvent, sink, onTlsStart !== undefined);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+// The listeners of a transport being opened are shared functions that find
+// their sink on the stream: nothing is made per connection but the property.
+type ReadyEvent = 'connect' | 'secureConnect';
+const SINK = Symbol('wspipe.transportSink');
+type Watched = Duplex & { [SINK]?: TransportSink };
+
+/**
+ * Reports `readyEvent`, an error or a close before it to `sink`, once.
+ * `tcpHook`: TCP's 'connect' goes to `sink.transportTcpConnected`.
+ */
+function watch(stream: Duplex, readyEvent: ReadyEvent, sink: TransportSink, tcpHook: boolean): void {
+  (stream as Watched)[SINK] = sink;
+  if (tcpHook) stream.on('connect', onOpeningTcp);
+  stream.on(readyEvent, onOpeningReady);
+  stream.on('error', onOpeningError);
+  stream.on('close', onOpeningClose);
+}
+
+function unwatch(stream: Watched): void {
+  // Deleted, not set to undefined: the last property added goes without a trace on the socket kept for life.
+  delete stream[SINK];
+  stream.off('connect', onOpeningTcp);
+  stream.off('connect', onOpeningReady);
+  stream.off('secureConnect', onOpeningReady);
+  stream.off('close', onOpeningClose);
+  // 'error' stays: see settle().
+}
+
+function settle(stream: Watched, error: WebSocketError | undefined): void {
+  const sink = stream[SINK];
+  if (sink === undefined) return;
+  unwatch(stream);
+  if (error) {
+    // Our 'error' listener stays on the destroyed stream: a late error must not go unhandled.
+    stream.destroy();
+    sink.transportFailed(error);
+    return;
+  }
+  sink.transportReady(stream);
+  // Kept for one turn, so that an 'error' emitted before the caller attached its own listener is not unhandled.
+  if (sink.keepErrorListenerOneTurn === true) setImmediate(stopHearingErrors, stream);
+  else stream.off('error', onOpeningError);
+}
+
+function stopHearingErrors(stream: Duplex): void {
+  stream.off('error', onOpeningError);
+}
+
+function onOpeningTcp(this: Watched): void {
+  this[SINK]?.transportTcpConnected?.();
+}
+
+function onOpeningReady(this: Watched): void {
+  settle(this, undefined);
+}
+
+function onOpeningError(this: Watched, error: unknown): void {
+  settle(this, toConnectionError(error));
+}
+
+function onOpeningClose(this: Watched): void {
+  settle(this, new ConnectionError(ErrorCode.ConnectFailed, 'could not connect: the transport closed before it was ready'));
 }
 
 const TLS_ERROR = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH)/;

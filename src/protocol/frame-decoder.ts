@@ -100,6 +100,71 @@ const enum State {
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * What a decoder is configured with: the same for every connection of a
+ * client, so one frozen object is shared by all the decoders made with the
+ * same values (issue 12, idle memory: one field per decoder, not six).
+ */
+interface DecoderConfig {
+  readonly role: Role;
+  readonly maxMessageBytes: number;
+  readonly compressionAllowed: boolean;
+  readonly validateUtf8: boolean;
+  readonly sinkValidatesWholeText: boolean;
+  readonly unmaskData: boolean;
+}
+
+/** The configurations made so far; a few at most in practice (bounded all the same). */
+const configs: DecoderConfig[] = [];
+const MAX_SHARED_CONFIGS = 32;
+
+/** The shared configuration with these values (found without building a key: no garbage per decoder). */
+function configOf(
+  role: Role,
+  maxMessageBytes: number,
+  compressionAllowed: boolean,
+  validateUtf8: boolean,
+  sinkValidatesWholeText: boolean,
+  unmaskData: boolean,
+): DecoderConfig {
+  for (const c of configs) {
+    if (
+      c.role === role &&
+      c.maxMessageBytes === maxMessageBytes &&
+      c.compressionAllowed === compressionAllowed &&
+      c.validateUtf8 === validateUtf8 &&
+      c.sinkValidatesWholeText === sinkValidatesWholeText &&
+      c.unmaskData === unmaskData
+    ) {
+      return c;
+    }
+  }
+  const config = Object.freeze({ role, maxMessageBytes, compressionAllowed, validateUtf8, sinkValidatesWholeText, unmaskData });
+  if (configs.length < MAX_SHARED_CONFIGS) configs.push(config);
+  return config;
+}
+
+/** The flags of the frame and message being read, as bits of one field. */
+const enum Bit {
+  /** The frame's FIN. */
+  Fin = 1,
+  /** The frame is masked. */
+  Masked = 2,
+  /** RSV1 was set on the message's first frame (RFC 7692). */
+  MessageCompressed = 4,
+  /** The message's first piece has been delivered. */
+  MessageStarted = 8,
+}
+
+/** The state of a header or control frame that spans reads: made the first time one does. */
+class Spill {
+  /** Header bytes (at most 8) gathered across reads. */
+  readonly scratch = Buffer.allocUnsafe(8);
+  /** A control payload gathered across reads. */
+  control: Buffer | undefined;
+  controlFilled = 0;
+}
+
+/**
  * The receive side of RFC 6455 section 5, without I/O: bytes in, events out.
  *
  * Data frames are streamed as their bytes arrive; control frames are held
@@ -107,51 +172,56 @@ const EMPTY = Buffer.alloc(0);
  * header, before any payload is buffered.
  */
 export class FrameDecoder {
-  readonly role: Role;
-  readonly maxMessageBytes: number;
-  private compressionAllowed: boolean;
-  private readonly validateUtf8: boolean;
-  private readonly sinkValidatesWholeText: boolean;
-  private readonly unmaskData: boolean;
+  /** Shared by every decoder with the same options (see `configOf`); replaced by `setCompression()`. */
+  private config: DecoderConfig;
+  /** `Bit` flags of the frame and message being read. */
+  private bits = 0;
   private state = State.Header;
   /** Where the current frame's header starts in the chunk being decoded; -1 when it began in an earlier chunk. */
   private headerStart = -1;
   /** The key offset of the first byte of the data piece being delivered. */
   private pieceKey = 0;
 
-  // The frame being read.
-  private fin = false;
+  // The frame being read (its FIN and mask bit are in `bits`).
   private opcode = 0;
-  private masked = false;
   private remaining = 0;
   private payloadLength = 0;
   /** Allocated by the first masked frame (server role): an idle connection keeps no more than it needs. */
   private maskKey: Buffer = EMPTY;
   private keyOffset = 0;
-  private control: Buffer | undefined;
-  private controlFilled = 0;
 
   // The message being read.
   private messageOpcode = 0;
   private messageBytes = 0;
-  private messageCompressed = false;
-  private messageStarted = false;
   /** Made by the first text piece checked here: a client whose text comes whole never needs one. */
   private utf8: Utf8Validator | undefined;
 
-  // Header bytes that span chunks.
-  /** Allocated when a header first spans chunks. */
-  private scratch: Buffer = EMPTY;
+  // Header bytes and control payloads that span chunks.
+  /** Made when a header or a control frame first spans chunks. */
+  private spill: Spill | undefined;
+  /** Header bytes gathered in `spill.scratch` (checked per header: kept here). */
   private scratchFilled = 0;
 
   constructor(options: FrameDecoderOptions) {
-    this.role = options.role;
-    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.compressionAllowed = options.perMessageCompression ?? false;
-    // Masked bytes cannot be checked: without unmasking, UTF-8 is left to the far end.
-    this.validateUtf8 = (options.validateUtf8 ?? true) && (options.unmask ?? true);
-    this.sinkValidatesWholeText = options.sinkValidatesWholeText ?? false;
-    this.unmaskData = options.unmask ?? true;
+    this.config = configOf(
+      options.role,
+      options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      options.perMessageCompression ?? false,
+      // Masked bytes cannot be checked: without unmasking, UTF-8 is left to the far end.
+      (options.validateUtf8 ?? true) && (options.unmask ?? true),
+      options.sinkValidatesWholeText ?? false,
+      options.unmask ?? true,
+    );
+  }
+
+  /** `client` expects unmasked frames, `server` masked ones. */
+  get role(): Role {
+    return this.config.role;
+  }
+
+  /** The limit on a data message's size. */
+  get maxMessageBytes(): number {
+    return this.config.maxMessageBytes;
   }
 
   /**
@@ -180,7 +250,8 @@ export class FrameDecoder {
    * only place RSV1 is checked; call it before any frame is decoded.
    */
   setCompression(negotiated: boolean): void {
-    this.compressionAllowed = negotiated;
+    const c = this.config;
+    this.config = configOf(c.role, c.maxMessageBytes, negotiated, c.validateUtf8, c.sinkValidatesWholeText, c.unmaskData);
   }
 
   /** Whether a close frame or an error has ended decoding. */
@@ -194,7 +265,7 @@ export class FrameDecoder {
    * message's last), else undefined. Lets a consumer size one buffer up front.
    */
   get messageRemainingBytes(): number | undefined {
-    return this.fin ? this.remaining : undefined;
+    return (this.bits & Bit.Fin) !== 0 ? this.remaining : undefined;
   }
 
   /**
@@ -204,7 +275,8 @@ export class FrameDecoder {
    * exactly those; else 0. Lets a reader put them straight where they belong.
    */
   get finalPayloadRemainingBytes(): number {
-    if (this.state !== State.Payload || !this.fin || this.masked || this.messageCompressed || isControlOpcode(this.opcode)) return 0;
+    // FIN set, neither masked nor compressed.
+    if (this.state !== State.Payload || (this.bits & (Bit.Fin | Bit.Masked | Bit.MessageCompressed)) !== Bit.Fin || isControlOpcode(this.opcode)) return 0;
     return this.remaining;
   }
 
@@ -251,8 +323,9 @@ export class FrameDecoder {
             this.headerStart = -1;
             pos = this.fill(chunk, pos, 2);
             if (this.scratchFilled < 2) return end;
-            b0 = this.scratch[0]!;
-            b1 = this.scratch[1]!;
+            const scratch = this.spill!.scratch;
+            b0 = scratch[0]!;
+            b1 = scratch[1]!;
             this.scratchFilled = 0;
           }
           const error = this.readHeader(b0, b1);
@@ -271,7 +344,7 @@ export class FrameDecoder {
             this.headerStart = -1;
             pos = this.fill(chunk, pos, 2);
             if (this.scratchFilled < 2) return end;
-            this.payloadLength = this.scratch.readUInt16BE(0);
+            this.payloadLength = this.spill!.scratch.readUInt16BE(0);
             this.scratchFilled = 0;
           }
           const error = this.lengthKnown();
@@ -293,8 +366,9 @@ export class FrameDecoder {
             this.headerStart = -1;
             pos = this.fill(chunk, pos, 8);
             if (this.scratchFilled < 8) return end;
-            high = this.scratch.readUInt32BE(0);
-            low = this.scratch.readUInt32BE(4);
+            const scratch = this.spill!.scratch;
+            high = scratch.readUInt32BE(0);
+            low = scratch.readUInt32BE(4);
             this.scratchFilled = 0;
           }
           // RFC 6455 5.2: "the most significant bit MUST be 0".
@@ -331,7 +405,7 @@ export class FrameDecoder {
             this.headerStart = -1;
             pos = this.fill(chunk, pos, 4);
             if (this.scratchFilled < 4) return end;
-            this.scratch.copy(this.maskKey, 0, 0, 4);
+            this.spill!.scratch.copy(this.maskKey, 0, 0, 4);
             this.scratchFilled = 0;
           }
           this.keyOffset = 0;
@@ -342,9 +416,9 @@ export class FrameDecoder {
           const start = pos;
           pos += Math.min(this.remaining, end - pos);
           this.remaining -= pos - start;
-          if (this.masked) {
+          if ((this.bits & Bit.Masked) !== 0) {
             this.pieceKey = this.keyOffset;
-            if (this.unmaskData || isControlOpcode(this.opcode)) this.keyOffset = maskInPlace(chunk, start, pos, this.maskKey, this.keyOffset);
+            if (this.config.unmaskData || isControlOpcode(this.opcode)) this.keyOffset = maskInPlace(chunk, start, pos, this.maskKey, this.keyOffset);
             else this.keyOffset = (this.keyOffset + pos - start) & 3;
           }
           if (isControlOpcode(this.opcode)) {
@@ -364,9 +438,9 @@ export class FrameDecoder {
 
   /** Copies header bytes into the scratch buffer until it holds `want`. */
   private fill(chunk: Buffer, pos: number, want: number): number {
-    if (this.scratch === EMPTY) this.scratch = Buffer.allocUnsafe(8);
+    const scratch = (this.spill ??= new Spill()).scratch;
     const take = Math.min(want - this.scratchFilled, chunk.length - pos);
-    chunk.copy(this.scratch, this.scratchFilled, pos, pos + take);
+    chunk.copy(scratch, this.scratchFilled, pos, pos + take);
     this.scratchFilled += take;
     return pos + take;
   }
@@ -384,7 +458,7 @@ export class FrameDecoder {
     const control = isControlOpcode(opcode);
     if (rsv1) {
       // RFC 7692 6: the Per-Message Compressed bit is only on the first frame of a data message.
-      if (!this.compressionAllowed) return new ProtocolError(ErrorCode.ReservedBits, 'RSV1 is set without a negotiated extension');
+      if (!this.config.compressionAllowed) return new ProtocolError(ErrorCode.ReservedBits, 'RSV1 is set without a negotiated extension');
       if (control || opcode === Opcode.Continuation) {
         return new ProtocolError(ErrorCode.ReservedBits, 'RSV1 is set on a control or continuation frame');
       }
@@ -402,18 +476,21 @@ export class FrameDecoder {
       return new ProtocolError(ErrorCode.ExpectedContinuation, 'new data frame while a fragmented message is in progress');
     }
     // RFC 6455 5.1: a client closes the connection on a masked frame; a server on an unmasked one.
-    if (this.role === 'client' && masked) return new ProtocolError(ErrorCode.MaskedFrame, 'the server sent a masked frame');
-    if (this.role === 'server' && !masked) return new ProtocolError(ErrorCode.UnmaskedFrame, 'the client sent an unmasked frame');
+    const role = this.config.role;
+    if (role === 'client' && masked) return new ProtocolError(ErrorCode.MaskedFrame, 'the server sent a masked frame');
+    if (role === 'server' && !masked) return new ProtocolError(ErrorCode.UnmaskedFrame, 'the client sent an unmasked frame');
 
-    this.fin = fin;
     this.opcode = opcode;
-    this.masked = masked;
+    // The message's bits carry over to its continuations and the control frames between them.
+    let bits = this.bits & (Bit.MessageCompressed | Bit.MessageStarted);
     if (!control && opcode !== Opcode.Continuation) {
       this.messageOpcode = opcode;
       this.messageBytes = 0;
-      this.messageCompressed = rsv1;
-      this.messageStarted = false;
+      bits = rsv1 ? Bit.MessageCompressed : 0;
     }
+    if (fin) bits |= Bit.Fin;
+    if (masked) bits |= Bit.Masked;
+    this.bits = bits;
     if (length7 === 126) {
       this.state = State.Length16;
       return undefined;
@@ -429,16 +506,17 @@ export class FrameDecoder {
   private lengthKnown(): ProtocolError | undefined {
     if (!isControlOpcode(this.opcode)) {
       // Checked from the header, before a byte of the payload is held.
-      if (this.messageBytes + this.payloadLength > this.maxMessageBytes) {
+      const maxMessageBytes = this.config.maxMessageBytes;
+      if (this.messageBytes + this.payloadLength > maxMessageBytes) {
         return new ProtocolError(
           ErrorCode.MessageTooBig,
-          `message exceeds maxMessageBytes (${this.maxMessageBytes})`,
+          `message exceeds maxMessageBytes (${maxMessageBytes})`,
         );
       }
       this.messageBytes += this.payloadLength;
     }
     this.remaining = this.payloadLength;
-    if (this.masked) {
+    if ((this.bits & Bit.Masked) !== 0) {
       this.state = State.MaskKey;
       return undefined;
     }
@@ -450,8 +528,10 @@ export class FrameDecoder {
   private payloadStart(sink: DecoderSink): void {
     this.state = State.Payload;
     if (isControlOpcode(this.opcode)) {
-      this.control = this.payloadLength === 0 ? EMPTY : undefined;
-      this.controlFilled = 0;
+      if (this.spill !== undefined) {
+        this.spill.control = undefined;
+        this.spill.controlFilled = 0;
+      }
       if (this.payloadLength === 0) this.controlDone(EMPTY, sink);
     } else if (this.payloadLength === 0) {
       this.dataBytes(EMPTY, 0, 0, sink);
@@ -459,40 +539,45 @@ export class FrameDecoder {
   }
 
   private dataBytes(chunk: Buffer, start: number, end: number, sink: DecoderSink): void {
+    const bits = this.bits;
     const frameEnd = this.remaining === 0;
-    const messageEnd = frameEnd && this.fin;
-    const messageStart = !this.messageStarted;
-    this.messageStarted = true;
+    const messageEnd = frameEnd && (bits & Bit.Fin) !== 0;
+    const messageStart = (bits & Bit.MessageStarted) === 0;
+    this.bits = bits | Bit.MessageStarted;
     const opcode = this.messageOpcode;
-    const checkHere = this.validateUtf8 && !(this.sinkValidatesWholeText && messageStart && messageEnd);
-    if (opcode === Opcode.Text && checkHere && !this.messageCompressed) {
+    const compressed = (bits & Bit.MessageCompressed) !== 0;
+    const config = this.config;
+    const checkHere = config.validateUtf8 && !(config.sinkValidatesWholeText && messageStart && messageEnd);
+    if (opcode === Opcode.Text && checkHere && !compressed) {
       const utf8 = (this.utf8 ??= new Utf8Validator());
       if (!utf8.write(chunk, start, end) || (messageEnd && !utf8.end())) {
         utf8.reset();
         return this.fail(invalidUtf8Error(), sink);
       }
     }
-    const compressed = this.messageCompressed;
     if (frameEnd) this.state = State.Header;
     if (messageEnd) this.messageOpcode = 0;
     sink.data(opcode, chunk, start, end, messageStart, messageEnd, frameEnd, compressed);
   }
 
   private controlBytes(chunk: Buffer, start: number, end: number, sink: DecoderSink): void {
-    if (this.remaining === 0 && this.controlFilled === 0) {
+    if (this.remaining === 0 && (this.spill === undefined || this.spill.controlFilled === 0)) {
       // The whole control payload is in this chunk: a view, no copy.
       this.controlDone(chunk.subarray(start, end), sink);
       return;
     }
-    if (this.control === undefined) this.control = Buffer.allocUnsafe(this.payloadLength);
-    chunk.copy(this.control, this.controlFilled, start, end);
-    this.controlFilled += end - start;
-    if (this.remaining === 0) this.controlDone(this.control, sink);
+    const spill = (this.spill ??= new Spill());
+    const control = (spill.control ??= Buffer.allocUnsafe(this.payloadLength));
+    chunk.copy(control, spill.controlFilled, start, end);
+    spill.controlFilled += end - start;
+    if (this.remaining === 0) this.controlDone(control, sink);
   }
 
   private controlDone(payload: Buffer, sink: DecoderSink): void {
-    this.control = undefined;
-    this.controlFilled = 0;
+    if (this.spill !== undefined) {
+      this.spill.control = undefined;
+      this.spill.controlFilled = 0;
+    }
     if (this.opcode === Opcode.Close) {
       let parsed;
       try {

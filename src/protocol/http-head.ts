@@ -29,13 +29,17 @@ export interface RawHead {
   leftover: Buffer;
 }
 
+/** The empty buffer every reader starts with (never written: a zero-length view). */
+const NOTHING = Buffer.alloc(0);
+
 /**
  * Collects bytes until the blank line that ends a head (CRLF CRLF), then
  * splits the head into lines. Throws a `HandshakeError`
  * (`WSP_ERR_HANDSHAKE_TOO_LARGE`) when the head would exceed `maxBytes`.
  */
 export class HttpHeadReader {
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Nothing until the first chunk, then that chunk itself (copied only when a head spans reads). */
+  private buffered: Buffer = NOTHING;
   /** Where to resume the search for CRLF CRLF. */
   private searchFrom = 0;
 
@@ -56,7 +60,10 @@ export class HttpHeadReader {
     }
     if (end + 4 > this.maxBytes) this.tooLarge();
     const lines = this.buffered.toString('latin1', 0, end).split('\r\n');
-    return { startLine: lines[0]!, fieldLines: lines.slice(1), leftover: this.buffered.subarray(end + 4) };
+    // shift(), not slice(1): no second array. A head that ends its read leaves the shared empty buffer, not a view.
+    const startLine = lines.shift()!;
+    const leftover = end + 4 === this.buffered.length ? NOTHING : this.buffered.subarray(end + 4);
+    return { startLine, fieldLines: lines, leftover };
   }
 
   private tooLarge(): never {
@@ -99,10 +106,48 @@ export function parseHeaderFields(lines: readonly string[], what: string, detail
  * space (0xA0 in latin1), accepting values such as `websocket\xa0`.
  */
 export function trimOws(value: string): string {
-  return value.replace(/^[ \t]+|[ \t]+$/g, '');
+  let start = 0;
+  let end = value.length;
+  while (start < end && isOws(value.charCodeAt(start))) start++;
+  while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+  // The string itself when there is nothing to strip (the common case): nothing allocated.
+  return start === 0 && end === value.length ? value : value.slice(start, end);
 }
 
-/** Whether a comma-separated header value (RFC 7230 7) lists `token`, compared case-insensitively. */
+/** RFC 7230 3.2.3: OWS = *( SP / HTAB ). */
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/**
+ * Whether a comma-separated header value (RFC 7230 7) lists `token` (given
+ * in lower case), compared case-insensitively. Scans in place: no array,
+ * closure or lower-cased copy per call (it runs on every handshake).
+ */
 export function hasToken(value: string | undefined, token: string): boolean {
-  return value !== undefined && value.split(',').some((t) => trimOws(t).toLowerCase() === token);
+  if (value === undefined) return false;
+  let from = 0;
+  for (;;) {
+    const comma = value.indexOf(',', from);
+    const stop = comma === -1 ? value.length : comma;
+    let start = from;
+    let end = stop;
+    while (start < end && isOws(value.charCodeAt(start))) start++;
+    while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+    if (end - start === token.length && listsToken(value, start, token)) return true;
+    if (comma === -1) return false;
+    from = comma + 1;
+  }
+}
+
+/** Whether `value` holds `token` at `start`, ASCII letters compared without case. */
+function listsToken(value: string, start: number, token: string): boolean {
+  for (let i = 0; i < token.length; i++) {
+    const code = value.charCodeAt(start + i);
+    // Outside ASCII, case mapping is Unicode's (U+212A KELVIN SIGN lower-cases to "k"): compared as before.
+    if (code >= 0x80) return value.slice(start, start + token.length).toLowerCase() === token;
+    const lower = code >= 0x41 && code <= 0x5a ? code + 0x20 : code;
+    if (lower !== token.charCodeAt(i)) return false;
+  }
+  return true;
 }

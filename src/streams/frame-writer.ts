@@ -98,9 +98,11 @@ export const framePool = new FramePool(16 * 1024, 4 * 1024 * 1024, 4 * 1024 * 10
  * `pendingBytes` counts what is encoded and not yet written.
  */
 export class FrameWriter extends FrameEncoder {
-  private flushScheduled = false;
-  /** Set by `end()`: frames added after it are dropped. */
-  private ended = false;
+  /**
+   * `WriterBit` flags, one field kept for the connection's life (issue 12): a
+   * flush is scheduled; `end()` was called (frames added after it are dropped).
+   */
+  private bits = 0;
   /** Pooled frames in the current batch: back to the pool once the batch is written. */
   private lent: Buffer[] | undefined;
 
@@ -127,7 +129,7 @@ export class FrameWriter extends FrameEncoder {
 
   /** Adds a frame to the current batch (see the class); dropped after `end()` or `destroy()`. */
   enqueue(frame: FrameSpec): void {
-    if (this.ended) return;
+    if ((this.bits & WriterBit.Ended) !== 0) return;
     const before = this.pendingBytes;
     this.add(frame);
     this.schedule(before);
@@ -135,7 +137,7 @@ export class FrameWriter extends FrameEncoder {
 
   /** `enqueue()` of a whole, uncompressed message, without a `FrameSpec` object. */
   enqueueMessage(opcode: number, payload: Uint8Array | string): void {
-    if (this.ended) return;
+    if ((this.bits & WriterBit.Ended) !== 0) return;
     const before = this.pendingBytes;
     this.addFrame(opcode, payload, true, false);
     this.schedule(before);
@@ -143,16 +145,16 @@ export class FrameWriter extends FrameEncoder {
 
   private schedule(pendingBefore: number): void {
     if (this.pendingBytes - pendingBefore >= FLUSH_AT_ONCE_BYTES) return this.flush();
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
+    if ((this.bits & WriterBit.FlushScheduled) === 0) {
+      this.bits |= WriterBit.FlushScheduled;
       process.nextTick(flushWriter, this);
     }
   }
 
   /** Writes what is batched now, without waiting for the end of the turn. */
   flush(): void {
-    this.flushScheduled = false;
-    if (this.ended) return;
+    this.bits &= ~WriterBit.FlushScheduled;
+    if ((this.bits & WriterBit.Ended) !== 0) return;
     const destination = this.destination;
     if (destination.destroyed || destination.writableEnded) return;
     const lent = this.lent;
@@ -165,14 +167,14 @@ export class FrameWriter extends FrameEncoder {
   /** Writes what is batched, then ends the destination; later frames are dropped. */
   end(): void {
     this.flush();
-    this.ended = true;
+    this.bits |= WriterBit.Ended;
     const destination = this.destination;
     if (!destination.destroyed && !destination.writableEnded) destination.end();
   }
 
   /** Drops what is batched and every later frame, without ending the destination. */
   destroy(): void {
-    this.ended = true;
+    this.bits |= WriterBit.Ended;
     this.lent = undefined; // the socket may still hold them: left to the GC
     this.take();
   }
@@ -194,6 +196,11 @@ export function writeBuffers(destination: Writable, buffers: readonly Buffer[], 
   for (let i = 0; i < last; i++) destination.write(buffers[i]);
   destination.write(buffers[last], written);
   destination.uncork();
+}
+
+const enum WriterBit {
+  FlushScheduled = 1,
+  Ended = 2,
 }
 
 function flushWriter(writer: FrameWriter): void {
