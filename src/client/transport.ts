@@ -59,11 +59,8 @@ export async function openTransport(request: TransportRequest): Promise<Duplex> 
     // A stream from createConnection is ready unless it is a socket still connecting.
     return whenReady(stream, (stream as net.Socket).connecting === true ? 'connect' : undefined, signal);
   }
-  if (socketPath !== undefined) {
-    if (secure) return whenReady(tls.connect({ ...tlsOptions(request), path: socketPath }), 'secureConnect', signal);
-    return whenReady(net.connect({ path: socketPath, onread: request.onread }), 'connect', signal);
-  }
-  if (request.proxy !== undefined) {
+  // A unix socket is never tunnelled: `socketPath` wins over `proxy`.
+  if (socketPath === undefined && request.proxy !== undefined) {
     const tunnel = await openProxyTunnel({ proxy: request.proxy, host, port, signal, timeoutMs: request.proxyTimeoutMs });
     if (!secure) return tunnel;
     request.onTlsStart?.();
